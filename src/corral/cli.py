@@ -1,0 +1,346 @@
+"""The `corral` command line: one handler per command.
+
+Commands that talk to a daemon import only `client` (a raw socket and
+json); `up` and `check` import the config readers and the daemon. Every
+error of the `CorralError` family is printed as one line, with the exit
+status it carries:
+
+    0  done (also `status` when programs are stopped on purpose)
+    1  the action failed (and `status` when a process is fatal or backing off)
+    2  a usage error or an unknown name
+    3  no daemon is running
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from typing import Any, NoReturn
+
+from corral import __version__
+from corral.errors import CorralError, NotRunning, UsageError
+
+STATE_DIR = ".corral"
+SOCKET = "corral.sock"
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse, with usage errors as one line and exit status 2."""
+
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(f"{message} (see '{self.prog} --help')")
+
+
+def _common(parser: argparse.ArgumentParser, default: Any) -> None:
+    parser.add_argument("-c", "--config", metavar="FILE", default=default,
+                        help="config file (default ./corral.toml, then $CORRAL_CONFIG)")
+    parser.add_argument("--socket", metavar="PATH", default=default,
+                        help="control socket of the daemon (or $CORRAL_SOCKET)")
+
+
+def build_parser() -> Parser:
+    parser = Parser(prog="corral", description="Start programs, keep them "
+                    "running, capture their output, stop them correctly.")
+    parser.add_argument("--version", action="version", version=f"corral {__version__}")
+    _common(parser, None)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
+
+    def command(name: str, help_: str) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help_, description=help_)
+        _common(p, argparse.SUPPRESS)
+        return p
+
+    p = command("up", "start the daemon and every program with autostart")
+    p.add_argument("--detach", "-d", action="store_true",
+                   help="run in the background; output goes to the state directory")
+
+    command("down", "stop every program (dependents first), then the daemon")
+
+    p = command("status", "show every process: pid, state, uptime, restarts")
+    p.add_argument("names", nargs="*", metavar="NAME")
+    p.add_argument("--json", action="store_true", help="print a JSON list")
+
+    for name, text in (("start", "start programs and wait until they run"),
+                       ("stop", "stop programs and wait until nothing is left"),
+                       ("restart", "stop, then start; wait until they run")):
+        p = command(name, text)
+        p.add_argument("names", nargs="*", metavar="NAME")
+        p.add_argument("--all", action="store_true", help="every program")
+
+    p = command("signal", "send a signal to a program (its process group by default)")
+    p.add_argument("name", metavar="NAME")
+    p.add_argument("signal", metavar="SIGNAL", help="a name (HUP, SIGHUP) or number")
+    target = p.add_mutually_exclusive_group()
+    target.add_argument("--main", dest="target", action="store_const", const="main",
+                        help="only the process corral started")
+    target.add_argument("--group", dest="target", action="store_const", const="group",
+                        help="its process group (default)")
+    target.add_argument("--tree", dest="target", action="store_const", const="tree",
+                        help="its group and every descendant, wherever it went")
+
+    p = command("logs", "print (and follow) captured output")
+    p.add_argument("names", nargs="*", metavar="NAME")
+    p.add_argument("-f", "--follow", action="store_true", help="keep printing")
+    p.add_argument("-n", "--lines", type=int, default=10, metavar="N",
+                   help="how many lines to print first (default 10)")
+    p.add_argument("--stderr", action="store_true", help="stderr instead of stdout")
+    p.add_argument("--reopen", action="store_true",
+                   help="reopen every log file (after an external rotation)")
+
+    command("reload", "apply config changes; restart only what changed")
+
+    p = command("scale", "change the number of processes of a program")
+    p.add_argument("name", metavar="NAME")
+    p.add_argument("count", metavar="N", type=int)
+
+    command("check", "validate a config file and show what it runs")
+    return parser
+
+
+# ---------------------------------------------------------------------------
+# Finding the daemon
+
+
+def config_path(args: argparse.Namespace) -> str:
+    """The config file named by -c, ./corral.toml or $CORRAL_CONFIG."""
+    if args.config:
+        return str(args.config)
+    if os.path.exists("corral.toml"):
+        return "corral.toml"
+    env = os.environ.get("CORRAL_CONFIG")
+    if env:
+        return env
+    raise UsageError("no config file: pass -c FILE, set CORRAL_CONFIG, "
+                     "or run where corral.toml is")
+
+
+def socket_path(args: argparse.Namespace) -> str:
+    """The daemon's socket: --socket, -c, $CORRAL_SOCKET, then the default config."""
+    if args.socket:
+        return str(args.socket)
+    if not args.config and os.environ.get("CORRAL_SOCKET"):
+        return os.environ["CORRAL_SOCKET"]
+    path = config_path(args)
+    return os.path.join(_state_dir(path), SOCKET)
+
+
+def _state_dir(path: str) -> str:
+    """The state directory of a config, reading the file only if needed."""
+    base = os.path.dirname(os.path.abspath(path))
+    try:
+        with open(path, "rb") as f:
+            raw = f.read()
+    except OSError as exc:
+        raise UsageError(f"cannot read config {path}: {exc.strerror}") from None
+    if b"state_dir" not in raw or not path.endswith(".toml"):
+        return os.path.join(base, STATE_DIR)
+    import tomllib
+
+    try:
+        data = tomllib.loads(raw.decode())
+    except (ValueError, UnicodeDecodeError):
+        return os.path.join(base, STATE_DIR)
+    value = data.get("corral", {}).get("state_dir", STATE_DIR)
+    if not isinstance(value, str):
+        value = STATE_DIR
+    return os.path.normpath(os.path.join(base, value))
+
+
+def _client(args: argparse.Namespace) -> Any:
+    from corral.client import Client
+
+    return Client(socket_path(args))
+
+
+def _err(text: str) -> None:
+    print(f"corral: {text}", file=sys.stderr)
+
+
+# ---------------------------------------------------------------------------
+# Commands
+
+
+def cmd_up(args: argparse.Namespace) -> int:
+    from corral.daemon import up
+
+    return up(config_path(args), args.detach)
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from corral.config import load
+
+    path = config_path(args)
+    try:
+        config = load(path)
+    except CorralError as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    from corral.checks import describe, warnings
+
+    for line in describe(config):
+        print(line)
+    for line in warnings(config):
+        print(f"warning: {line}", file=sys.stderr)
+    return 0
+
+
+def cmd_down(args: argparse.Namespace) -> int:
+    client = _client(args)
+    info = client.request("GET", "/v1/info")
+    client.request("POST", "/v1/down")
+    _wait_exit(int(info["pid"]))
+    print("corral: every program stopped; daemon exited")
+    return 0
+
+
+def _wait_exit(pid: int, timeout: float = 30.0) -> None:
+    """Wait for the daemon process to be gone (it removes its socket last)."""
+    import select
+
+    try:
+        fd = os.pidfd_open(pid)
+    except OSError:
+        return
+    try:
+        poller = select.poll()
+        poller.register(fd, select.POLLIN)
+        poller.poll(timeout * 1000)
+    finally:
+        os.close(fd)
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    import json
+    from urllib.parse import quote
+
+    client = _client(args)
+    target = "/v1/status"
+    if args.names:
+        target += "?names=" + quote(",".join(args.names))
+    processes = client.request("GET", target)["processes"]
+    if args.json:
+        print(json.dumps(processes, indent=2))
+    else:
+        from corral.table import render_status
+
+        print(render_status(processes, sys.stdout.isatty()))
+    troubled = any(p["state"] in ("fatal", "backoff") for p in processes)
+    return 1 if troubled else 0
+
+
+def _act(args: argparse.Namespace, action: str) -> int:
+    if not args.names and not args.all:
+        raise UsageError(f"name what to {action}, or use --all")
+    client = _client(args)
+    body = {"names": args.names, "all": args.all}
+    from corral.errors import ActionFailed
+
+    try:
+        reply = client.request("POST", f"/v1/{action}", body)
+    except ActionFailed:
+        raise
+    for result in reply["results"]:
+        print(result["message"])
+    return 0
+
+
+def cmd_start(args: argparse.Namespace) -> int:
+    return _act(args, "start")
+
+
+def cmd_stop(args: argparse.Namespace) -> int:
+    return _act(args, "stop")
+
+
+def cmd_restart(args: argparse.Namespace) -> int:
+    return _act(args, "restart")
+
+
+def cmd_signal(args: argparse.Namespace) -> int:
+    from corral.signals import parse_signal, signal_name
+
+    number = parse_signal(args.signal)  # refused before anything is touched
+    client = _client(args)
+    reply = client.request("POST", "/v1/signal", {
+        "name": args.name, "signal": number, "target": args.target or "group"})
+    for result in reply["results"]:
+        print(f"{result['name']}: {signal_name(number)} {result['message']}")
+    return 0
+
+
+def cmd_logs(args: argparse.Namespace) -> int:
+    from urllib.parse import urlencode
+
+    client = _client(args)
+    if args.reopen:
+        reply = client.request("POST", "/v1/reopen")
+        print(f"corral: reopened {reply['reopened']} log file(s)")
+        return 0
+    if args.lines < 0:
+        raise UsageError("-n: expected a number of lines >= 0")
+    query = urlencode({"names": ",".join(args.names), "n": args.lines,
+                       "stream": "stderr" if args.stderr else "stdout",
+                       "follow": int(args.follow)})
+    out = sys.stdout.buffer
+    try:
+        for chunk in client.stream(f"/v1/logs?{query}"):
+            out.write(chunk)
+            out.flush()
+    except KeyboardInterrupt:
+        return 0
+    except BrokenPipeError:
+        return 0
+    return 0
+
+
+def cmd_reload(args: argparse.Namespace) -> int:
+    reply = _client(args).request("POST", "/v1/reload")
+    parts = [f"{key}: {', '.join(names)}" for key, names in reply.items() if names]
+    print("corral: reloaded; " + ("; ".join(parts) if parts else "nothing changed"))
+    return 0
+
+
+def cmd_scale(args: argparse.Namespace) -> int:
+    if args.count < 0:
+        raise UsageError("N: expected a number of processes >= 0")
+    reply = _client(args).request("POST", "/v1/scale",
+                                  {"name": args.name, "count": args.count})
+    for result in reply["results"]:
+        print(result["message"])
+    print(f"corral: {args.name} runs {args.count} process(es)")
+    return 0
+
+
+HANDLERS = {
+    "up": cmd_up,
+    "down": cmd_down,
+    "status": cmd_status,
+    "start": cmd_start,
+    "stop": cmd_stop,
+    "restart": cmd_restart,
+    "signal": cmd_signal,
+    "logs": cmd_logs,
+    "reload": cmd_reload,
+    "scale": cmd_scale,
+    "check": cmd_check,
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run one command; return its exit status."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+        if args.command is None:
+            parser.print_help()
+            return 2
+        return HANDLERS[args.command](args)
+    except NotRunning as exc:
+        _err(str(exc))
+        return exc.exit_status
+    except CorralError as exc:
+        _err(str(exc))
+        return exc.exit_status
+    except KeyboardInterrupt:
+        return 130

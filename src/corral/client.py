@@ -1,0 +1,182 @@
+"""The command line's side of the control socket.
+
+A deliberately small HTTP/1.1 client over a Unix socket. `corral status`
+should answer in a few tens of milliseconds, and importing http.client
+(with the email package behind it) costs more than the whole round trip,
+so this module imports only `_socket` and `json` and speaks the small part
+of HTTP the daemon uses: one request per connection, a Content-Length or
+chunked body.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import _socket
+
+from corral.errors import (
+    ActionFailed,
+    ControlError,
+    NotRunning,
+    UnknownName,
+    UsageError,
+)
+
+
+class Response:
+    def __init__(self, status: int, headers: dict[str, str], body: bytes) -> None:
+        self.status = status
+        self.headers = headers
+        self.body = body
+
+    def json(self) -> Any:
+        try:
+            return json.loads(self.body)
+        except ValueError:
+            raise ControlError("the daemon sent a reply that is not JSON") from None
+
+
+class Client:
+    """Talks to one daemon through its socket path."""
+
+    def __init__(self, path: str, timeout: float | None = None) -> None:
+        self.path = path
+        self.timeout = timeout
+
+    def _connect(self) -> Any:
+        sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
+        sock.settimeout(self.timeout)
+        try:
+            sock.connect(self.path)
+        except (FileNotFoundError, ConnectionRefusedError):
+            sock.close()
+            raise NotRunning(f"no daemon is running (no socket at {self.path})") \
+                from None
+        except PermissionError:
+            sock.close()
+            raise ControlError(
+                f"permission denied: cannot open {self.path} "
+                "(the daemon belongs to another user)"
+            ) from None
+        except OSError as exc:
+            sock.close()
+            raise NotRunning(f"cannot reach the daemon at {self.path}: "
+                             f"{exc.strerror}") from None
+        return sock
+
+    def _send(self, method: str, target: str, body: Any = None) -> Any:
+        sock = self._connect()
+        payload = b"" if body is None else json.dumps(body).encode()
+        head = (f"{method} {target} HTTP/1.1\r\nHost: corral\r\n"
+                f"Content-Type: application/json\r\n"
+                f"Content-Length: {len(payload)}\r\n"
+                "Connection: close\r\n\r\n")
+        try:
+            sock.sendall(head.encode() + payload)
+        except OSError as exc:
+            sock.close()
+            raise NotRunning(f"the daemon closed the connection: {exc}") from None
+        return sock
+
+    def request(self, method: str, target: str, body: Any = None) -> Any:
+        """Send a request and return its JSON reply, or raise by status."""
+        sock = self._send(method, target, body)
+        try:
+            reader = _Reader(sock)
+            status, headers = reader.head()
+            data = b"".join(reader.body(headers))
+        except OSError as exc:
+            raise ControlError(f"lost the connection to the daemon: {exc}") from None
+        finally:
+            sock.close()
+        reply = Response(status, headers, data).json()
+        raise_for(status, reply)
+        return reply
+
+    def stream(self, target: str) -> Iterator[bytes]:
+        """Send a GET and yield the body as it arrives (for logs -f)."""
+        sock = self._send("GET", target)
+        try:
+            reader = _Reader(sock)
+            status, headers = reader.head()
+            if status != 200:
+                data = b"".join(reader.body(headers))
+                raise_for(status, Response(status, headers, data).json())
+            yield from reader.body(headers)
+        finally:
+            sock.close()
+
+
+def raise_for(status: int, reply: Any) -> None:
+    """Turn an error status into the matching `CorralError`."""
+    if status < 400:
+        return
+    message = reply.get("error") if isinstance(reply, dict) else None
+    if message is None and isinstance(reply, dict):
+        failed = [r for r in reply.get("results", []) if not r.get("ok")]
+        message = "; ".join(r.get("message", "") for r in failed)
+    message = message or f"the daemon answered {status}"
+    if status == 404:
+        raise UnknownName(message)
+    if status == 400:
+        raise UsageError(message)
+    if status == 409:
+        raise ActionFailed(message)
+    raise ControlError(message)
+
+
+class _Reader:
+    """Reads an HTTP response from a socket, buffering what it over-reads."""
+
+    def __init__(self, sock: Any) -> None:
+        self.sock = sock
+        self.buffer = b""
+
+    def _fill(self) -> bool:
+        data = self.sock.recv(65536)
+        self.buffer += data
+        return bool(data)
+
+    def _line(self) -> bytes:
+        while b"\r\n" not in self.buffer:
+            if not self._fill():
+                raise ControlError("the daemon closed the connection mid-reply")
+        line, self.buffer = self.buffer.split(b"\r\n", 1)
+        return line
+
+    def head(self) -> tuple[int, dict[str, str]]:
+        status_line = self._line().decode("latin-1")
+        parts = status_line.split(" ", 2)
+        if len(parts) < 2 or not parts[1].isdigit():
+            raise ControlError(f"not an HTTP reply: {status_line[:60]!r}")
+        headers: dict[str, str] = {}
+        while line := self._line():
+            name, _, value = line.decode("latin-1").partition(":")
+            headers[name.strip().lower()] = value.strip()
+        return int(parts[1]), headers
+
+    def _exactly(self, size: int) -> bytes:
+        while len(self.buffer) < size:
+            if not self._fill():
+                raise ControlError("the daemon closed the connection mid-reply")
+        data, self.buffer = self.buffer[:size], self.buffer[size:]
+        return data
+
+    def body(self, headers: dict[str, str]) -> Iterator[bytes]:
+        if "chunked" in headers.get("transfer-encoding", ""):
+            while True:
+                size = int(self._line().split(b";")[0], 16)
+                if size == 0:
+                    self._line()
+                    return
+                yield self._exactly(size)
+                self._exactly(2)
+        elif "content-length" in headers:
+            yield self._exactly(int(headers["content-length"]))
+        else:
+            while self._fill():
+                pass
+            yield self.buffer
+            self.buffer = b""

@@ -1,0 +1,175 @@
+"""A line-aware INI reader for the circus and supervisord dialects.
+
+configparser forgets where a value came from, and corral promises
+``FILE:LINE`` in every config error, so this reader keeps the line of each
+section and key. It follows configparser's syntax: ``key = value`` or
+``key: value``, indented lines continue a value, whole-line comments start
+with ``#`` or ``;``. Inline comments are a dialect choice: supervisord
+treats `` ;`` as one, circus does not.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from corral.errors import ConfigError
+
+
+@dataclass
+class Option:
+    """One ``key = value`` of a section."""
+
+    key: str
+    value: str
+    line: int
+
+
+@dataclass
+class Section:
+    """One ``[name]`` with its options in file order."""
+
+    name: str
+    line: int
+    file: str
+    options: dict[str, Option] = field(default_factory=dict)
+
+    def get(self, key: str) -> Option | None:
+        return self.options.get(key)
+
+
+def parse_ini(
+    text: str,
+    file: str,
+    *,
+    inline_comments: bool = False,
+    lower_keys: bool = True,
+) -> list[Section]:
+    """Split INI text into sections. Raises `ConfigError` on bad syntax."""
+    sections: list[Section] = []
+    seen: set[str] = set()
+    current: Section | None = None
+    last: Option | None = None
+
+    for number, raw in enumerate(text.splitlines(), start=1):
+        stripped = raw.strip()
+
+        # Blank lines and comments end nothing: configparser keeps
+        # continuation across them only when indented, as here.
+        if not stripped or stripped[0] in "#;":
+            continue
+
+        # An indented line continues the previous value.
+        if raw[0].isspace() and last is not None:
+            piece = _strip_inline(stripped, inline_comments)
+            last.value = f"{last.value}\n{piece}" if last.value else piece
+            continue
+
+        if stripped.startswith("["):
+            if not stripped.endswith("]"):
+                raise ConfigError(
+                    f"expected a section header like [name], got {stripped!r}",
+                    file=file,
+                    line=number,
+                )
+            name = stripped[1:-1].strip()
+            if name in seen:
+                raise ConfigError(
+                    f"section [{name}] appears twice", file=file, line=number
+                )
+            seen.add(name)
+            current = Section(name, number, file)
+            sections.append(current)
+            last = None
+            continue
+
+        if current is None:
+            raise ConfigError(
+                "expected a [section] before the first key", file=file, line=number
+            )
+        key, value = _split_option(stripped, file, number)
+        if lower_keys:
+            key = key.lower()
+        if key in current.options:
+            raise ConfigError(
+                f"key appears twice in [{current.name}]",
+                file=file,
+                line=number,
+                key=key,
+            )
+        last = Option(key, _strip_inline(value, inline_comments), number)
+        current.options[key] = last
+
+    return sections
+
+
+def _split_option(text: str, file: str, line: int) -> tuple[str, str]:
+    positions = [p for p in (text.find("="), text.find(":")) if p > 0]
+    if not positions:
+        raise ConfigError(
+            f"expected 'key = value', got {text!r}", file=file, line=line
+        )
+    cut = min(positions)
+    return text[:cut].strip(), text[cut + 1 :].strip()
+
+
+def _strip_inline(value: str, enabled: bool) -> str:
+    if not enabled:
+        return value
+    # supervisord: ';' starts a comment only after whitespace.
+    for i, char in enumerate(value):
+        if char == ";" and i > 0 and value[i - 1].isspace():
+            return value[:i].rstrip()
+    return value
+
+
+TRUE = frozenset({"1", "yes", "true", "on"})
+FALSE = frozenset({"0", "no", "false", "off"})
+
+
+def to_bool(option: Option, file: str) -> bool:
+    """Read a boolean the way configparser does; refuse anything else."""
+    word = option.value.strip().lower()
+    if word in TRUE:
+        return True
+    if word in FALSE:
+        return False
+    raise ConfigError(
+        f"expected true or false, got {option.value!r}",
+        file=file,
+        line=option.line,
+        key=option.key,
+    )
+
+
+def to_int(option: Option, file: str) -> int:
+    """Read a whole number; refuse anything else."""
+    try:
+        return int(option.value.strip())
+    except ValueError:
+        raise ConfigError(
+            f"expected an integer, got {option.value!r}",
+            file=file,
+            line=option.line,
+            key=option.key,
+        ) from None
+
+
+def to_number(option: Option, file: str) -> float:
+    """Read a number of seconds; refuse anything else."""
+    try:
+        value = float(option.value.strip())
+    except ValueError:
+        raise ConfigError(
+            f"expected a number, got {option.value!r}",
+            file=file,
+            line=option.line,
+            key=option.key,
+        ) from None
+    if value != value or value in (float("inf"), float("-inf")):
+        raise ConfigError(
+            f"expected a number, got {option.value!r}",
+            file=file,
+            line=option.line,
+            key=option.key,
+        )
+    return int(value) if value.is_integer() else value

@@ -1,0 +1,163 @@
+"""The native format: TOML, read with the standard library's tomllib.
+
+tomllib returns plain values without positions, so a small scanner walks
+the text once more to find the line of every table header and key. It only
+serves messages: if it ever guesses wrong, an error points at a nearby line,
+it never changes what the file means.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from typing import Any
+
+from corral.config.model import Config, Entry, ProgramConfig, build_program
+from corral.errors import ConfigError
+
+CORRAL_KEYS = frozenset({"state_dir", "log_level"})
+LOG_LEVELS = ("debug", "info", "warning", "error")
+
+_HEADER = re.compile(r"^\s*\[\[?\s*([^\]]+?)\s*\]\]?\s*(#.*)?$")
+_KEY = re.compile(r"""^\s*((?:[A-Za-z0-9_-]+|"[^"]*"|'[^']*')"""
+                  r"""(?:\s*\.\s*(?:[A-Za-z0-9_-]+|"[^"]*"|'[^']*'))*)\s*=""")
+_AT_LINE = re.compile(r"\(at line (\d+), column \d+\)")
+
+
+def read_toml(path: str) -> Config:
+    """Read a corral TOML file. Raises `ConfigError` located at a line."""
+    text = _read_text(path)
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        message = str(exc)
+        match = _AT_LINE.search(message)
+        line = int(match.group(1)) if match else None
+        message = _AT_LINE.sub("", message).strip()
+        raise ConfigError(f"invalid TOML: {message}", file=path, line=line) from None
+
+    lines = locate_keys(text)
+    base_dir = os.path.dirname(os.path.abspath(path))
+
+    # Top level: only [corral] and [programs].
+    for key in data:
+        if key not in ("corral", "programs"):
+            raise ConfigError(
+                "unknown key (expected [corral] or [programs.NAME])",
+                file=path,
+                line=lines.get((key,)),
+                key=key,
+            )
+
+    settings = _table(data, "corral", path, lines)
+    for key in settings:
+        if key not in CORRAL_KEYS:
+            raise ConfigError(
+                "unknown key", file=path, line=lines.get(("corral", key)), key=key
+            )
+    state_dir = settings.get("state_dir", ".corral")
+    if not isinstance(state_dir, str) or not state_dir:
+        raise ConfigError(
+            f"expected a directory, got {state_dir!r}",
+            file=path,
+            line=lines.get(("corral", "state_dir")),
+            key="state_dir",
+        )
+    log_level = settings.get("log_level", "info")
+    if log_level not in LOG_LEVELS:
+        raise ConfigError(
+            f"expected one of {', '.join(LOG_LEVELS)}, got {log_level!r}",
+            file=path,
+            line=lines.get(("corral", "log_level")),
+            key="log_level",
+        )
+
+    programs: dict[str, ProgramConfig] = {}
+    for name, table in _table(data, "programs", path, lines).items():
+        where = lines.get(("programs", name))
+        if not isinstance(table, dict):
+            raise ConfigError(
+                "expected a table [programs.NAME]", file=path, line=where, key=name
+            )
+        entries = {
+            key: Entry(value, lines.get(("programs", name, key), where))
+            for key, value in table.items()
+        }
+        programs[name] = build_program(
+            name, entries, file=path, line=where, base_dir=base_dir
+        )
+
+    return Config(
+        path=os.path.abspath(path),
+        state_dir=os.path.normpath(os.path.join(base_dir, state_dir)),
+        programs=programs,
+        log_level=log_level,
+    )
+
+
+def _table(
+    data: dict[str, Any], key: str, path: str, lines: dict[tuple[str, ...], int]
+) -> dict[str, Any]:
+    value = data.get(key, {})
+    if not isinstance(value, dict):
+        raise ConfigError(
+            "expected a table", file=path, line=lines.get((key,)), key=key
+        )
+    return value
+
+
+def _read_text(path: str) -> str:
+    try:
+        with open(path, "rb") as f:
+            raw = f.read()
+    except OSError as exc:
+        raise ConfigError(f"cannot read config: {exc.strerror}", file=path) from None
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise ConfigError("file is not valid UTF-8", file=path, line=line) from None
+
+
+def _split_key(text: str) -> tuple[str, ...]:
+    parts = []
+    for match in re.finditer(r""""([^"]*)"|'([^']*)'|([A-Za-z0-9_-]+)""", text):
+        parts.append(next(g for g in match.groups() if g is not None))
+    return tuple(parts)
+
+
+def locate_keys(text: str) -> dict[tuple[str, ...], int]:
+    """Map each table path and dotted key path to the line that defines it."""
+    found: dict[tuple[str, ...], int] = {}
+    table: tuple[str, ...] = ()
+    in_multiline: str | None = None
+
+    for number, line in enumerate(text.splitlines(), start=1):
+        # Skip the inside of multi-line strings.
+        if in_multiline:
+            if line.count(in_multiline) % 2 == 1:
+                in_multiline = None
+            continue
+
+        header = _HEADER.match(line)
+        if header:
+            table = _split_key(header.group(1))
+            found.setdefault(table, number)
+            continue
+
+        key = _KEY.match(line)
+        if key:
+            path = table + _split_key(key.group(1))
+            for i in range(len(table) + 1, len(path) + 1):
+                found.setdefault(path[:i], number)
+            # Keys of an inline table on the same line.
+            rest = line[key.end():]
+            for sub in re.finditer(r"[{,]\s*([A-Za-z0-9_-]+)\s*=", rest):
+                found.setdefault((*path, sub.group(1)), number)
+
+        for quote in ('"""', "'''"):
+            if line.count(quote) % 2 == 1:
+                in_multiline = quote
+                break
+    return found

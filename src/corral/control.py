@@ -1,0 +1,433 @@
+"""The control socket: HTTP/1.1 with JSON bodies, over a Unix socket.
+
+HTTP keeps the protocol open to `curl --unix-socket` and to a web page
+later, without a wire format of our own. h11 does the parsing; this module
+maps routes to the supervisor and errors to status codes. The socket
+lives in an owner-only directory and every connection's peer credentials
+are checked (SO_PEERCRED): only the daemon's own user and root get in.
+
+Requests are bounded in size and in the time a client may take to send
+them, so a stuck or hostile client cannot stall the daemon. The API is
+described in docs/api.md.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import socket
+import struct
+from collections.abc import Awaitable, Callable
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import h11
+
+from corral import __version__
+from corral.errors import (
+    ActionFailed,
+    ConfigError,
+    CorralError,
+    UnknownName,
+    UsageError,
+)
+from corral.signals import parse_signal
+
+log = logging.getLogger("corral.control")
+
+MAX_HEADER = 16 * 1024
+MAX_BODY = 1024 * 1024
+READ_TIMEOUT = 10.0
+CLOSE_GRACE = 1.0
+FOLLOW_BUFFER = 4 * 1024 * 1024
+
+Query = dict[str, str]
+Handler = Callable[[Query, Any], Awaitable[tuple[int, Any]]]
+
+
+class Request:
+    """One parsed request."""
+
+    def __init__(self, method: str, target: str, body: bytes) -> None:
+        self.method = method
+        parts = urlsplit(target)
+        self.path = parts.path.rstrip("/") or "/"
+        self.query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
+        self.body = body
+
+
+class HttpError(Exception):
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+ERROR_STATUS: list[tuple[type[BaseException], int]] = [
+    (UnknownName, 404),
+    (UsageError, 400),
+    (ConfigError, 422),
+    (ActionFailed, 409),
+    (CorralError, 500),
+]
+
+
+def peer_uid(sock: socket.socket) -> int | None:
+    """The uid of the process on the other end of a Unix socket."""
+    try:
+        raw = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED,
+                              struct.calcsize("3i"))
+    except OSError:
+        return None
+    _pid, uid, _gid = struct.unpack("3i", raw)
+    return uid
+
+
+class ControlServer:
+    """Serves the API of one daemon on its Unix socket."""
+
+    def __init__(self, api: Any, path: str) -> None:
+        self.api = api
+        self.path = path
+        self.server: asyncio.base_events.Server | None = None
+        self.routes: dict[tuple[str, str], Handler] = {
+            ("GET", "/v1/info"): api.info,
+            ("GET", "/v1/status"): api.status,
+            ("POST", "/v1/start"): api.start,
+            ("POST", "/v1/stop"): api.stop,
+            ("POST", "/v1/restart"): api.restart,
+            ("POST", "/v1/signal"): api.signal,
+            ("POST", "/v1/down"): api.down,
+            ("POST", "/v1/reload"): api.reload,
+            ("POST", "/v1/scale"): api.scale,
+            ("POST", "/v1/reopen"): api.reopen,
+        }
+        self.connections: set[asyncio.Task[None]] = set()
+
+    async def start(self) -> None:
+        old_umask = os.umask(0o177)
+        try:
+            self.server = await asyncio.start_unix_server(
+                self._connection, path=self.path, limit=MAX_HEADER
+            )
+        finally:
+            os.umask(old_umask)
+        os.chmod(self.path, 0o600)
+
+    async def close(self) -> None:
+        """Stop listening; let requests in flight answer, briefly; then close."""
+        if self.server is not None:
+            self.server.close()
+            if self.connections:
+                await asyncio.wait(list(self.connections), timeout=CLOSE_GRACE)
+            for task in list(self.connections):
+                task.cancel()
+            await self.server.wait_closed()
+        try:
+            os.unlink(self.path)
+        except FileNotFoundError:
+            pass
+
+    async def _connection(self, reader: asyncio.StreamReader,
+                          writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self.connections.add(task)
+        try:
+            await self._serve(reader, writer)
+        except (ConnectionError, asyncio.CancelledError):
+            pass
+        except Exception:
+            log.exception("control connection failed")
+        finally:
+            self.connections.discard(task)
+            writer.close()
+
+    async def _serve(self, reader: asyncio.StreamReader,
+                     writer: asyncio.StreamWriter) -> None:
+        conn = h11.Connection(h11.SERVER, max_incomplete_event_size=MAX_HEADER)
+        uid = peer_uid(writer.get_extra_info("socket"))
+        allowed = uid is not None and uid in (0, os.getuid())
+
+        while True:
+            try:
+                request = await asyncio.wait_for(self._read(conn, reader),
+                                                 READ_TIMEOUT)
+            except TimeoutError:
+                return
+            except HttpError as exc:
+                await self._send_json(conn, writer, exc.status,
+                                      {"error": str(exc)}, close=True)
+                return
+            if request is None:
+                return
+
+            if not allowed:
+                log.warning("refused a request from uid %s: only uid %d and root "
+                            "may control this daemon", uid, os.getuid())
+                await self._send_json(conn, writer, 403, {
+                    "error": "permission denied: this daemon belongs to another user"
+                }, close=True)
+                return
+
+            if request.method == "GET" and request.path == "/v1/logs":
+                await self._logs(conn, reader, writer, request)
+                return
+            status, payload = await self._dispatch(request)
+            await self._send_json(conn, writer, status, payload)
+            if conn.our_state is h11.MUST_CLOSE:
+                return
+            try:
+                conn.start_next_cycle()
+            except h11.LocalProtocolError:
+                return
+
+    async def _read(self, conn: h11.Connection,
+                    reader: asyncio.StreamReader) -> Request | None:
+        method = target = ""
+        body = bytearray()
+        while True:
+            try:
+                event = conn.next_event()
+            except h11.RemoteProtocolError as exc:
+                raise HttpError(exc.error_status_hint, f"bad request: {exc}") from None
+            if event is h11.NEED_DATA:
+                data = await reader.read(65536)
+                conn.receive_data(data)
+                continue
+            if isinstance(event, h11.Request):
+                method = event.method.decode()
+                target = event.target.decode(errors="replace")
+            elif isinstance(event, h11.Data):
+                body += event.data
+                if len(body) > MAX_BODY:
+                    raise HttpError(413, f"request body over {MAX_BODY} bytes")
+            elif isinstance(event, h11.EndOfMessage):
+                return Request(method, target, bytes(body))
+            elif isinstance(event, h11.ConnectionClosed):
+                return None
+
+    async def _dispatch(self, request: Request) -> tuple[int, Any]:
+        handler = self.routes.get((request.method, request.path))
+        if handler is None:
+            known = any(path == request.path for _, path in self.routes)
+            if known:
+                return 405, {"error": f"method {request.method} not allowed here"}
+            return 404, {"error": f"no such endpoint {request.path}"}
+        try:
+            body = json.loads(request.body) if request.body else {}
+        except (ValueError, UnicodeDecodeError) as exc:
+            return 400, {"error": f"request body is not JSON: {exc}"}
+        if not isinstance(body, dict):
+            return 400, {"error": "request body must be a JSON object"}
+        try:
+            return await handler(request.query, body)
+        except CorralError as exc:
+            for kind, status in ERROR_STATUS:
+                if isinstance(exc, kind):
+                    return status, {"error": str(exc)}
+            return 500, {"error": str(exc)}
+        except Exception as exc:
+            log.exception("request %s %s failed", request.method, request.path)
+            return 500, {"error": f"internal error: {exc.__class__.__name__}: {exc}"}
+
+    async def _send_json(self, conn: h11.Connection, writer: asyncio.StreamWriter,
+                         status: int, payload: Any, close: bool = False) -> None:
+        body = json.dumps(payload).encode() + b"\n"
+        headers = [("content-type", "application/json"),
+                   ("content-length", str(len(body)))]
+        if close:
+            headers.append(("connection", "close"))
+        if conn.our_state is not h11.SEND_RESPONSE:
+            return
+        writer.write(conn.send(h11.Response(status_code=status, headers=headers,
+                                            reason=_reason(status))))
+        writer.write(conn.send(h11.Data(data=body)))
+        writer.write(conn.send(h11.EndOfMessage()))
+        await writer.drain()
+
+    async def _logs(self, conn: h11.Connection, reader: asyncio.StreamReader,
+                    writer: asyncio.StreamWriter, request: Request) -> None:
+        """Print the tail of a stream, then follow it if asked (chunked)."""
+        try:
+            streams, prefix = self.api.log_streams(request.query)
+            count = int(request.query.get("n", "10"))
+            follow = request.query.get("follow", "0") in ("1", "true", "yes")
+        except (CorralError, ValueError) as exc:
+            status = 400
+            for kind, code in ERROR_STATUS:
+                if isinstance(exc, kind):
+                    status = code
+                    break
+            await self._send_json(conn, writer, status, {"error": str(exc)},
+                                  close=True)
+            return
+
+        writer.write(conn.send(h11.Response(status_code=200, headers=[
+            ("content-type", "application/octet-stream"),
+            ("transfer-encoding", "chunked")])))
+        for stream in streams:
+            data = stream.last_lines(count)
+            if data:
+                if prefix:
+                    data = _prefixed(stream.name, data)
+                writer.write(conn.send(h11.Data(data=data)))
+        await writer.drain()
+        if not follow:
+            writer.write(conn.send(h11.EndOfMessage()))
+            await writer.drain()
+            return
+
+        # Follow: bytes are queued by the readers and sent here; a client
+        # that cannot keep up is dropped instead of slowing anything down.
+        queue: asyncio.Queue[bytes | None] = asyncio.Queue()
+        pending = [0]
+
+        def push(name: str, chunk: bytes) -> None:
+            if pending[0] > FOLLOW_BUFFER:
+                queue.put_nowait(None)
+                return
+            pending[0] += len(chunk)
+            queue.put_nowait(_prefixed(name, chunk) if prefix else chunk)
+
+        for stream in streams:
+            stream.followers.append(push)
+        closed = asyncio.ensure_future(_wait_closed(reader))
+        try:
+            while True:
+                getter = asyncio.ensure_future(queue.get())
+                done, _ = await asyncio.wait({getter, closed},
+                                             return_when=asyncio.FIRST_COMPLETED)
+                if getter not in done:
+                    getter.cancel()
+                    return
+                chunk = getter.result()
+                if chunk is None:
+                    writer.write(conn.send(h11.Data(
+                        data=b"corral: this follower fell behind; stopped\n")))
+                    return
+                pending[0] -= len(chunk)
+                writer.write(conn.send(h11.Data(data=chunk)))
+                await writer.drain()
+        finally:
+            closed.cancel()
+            for stream in streams:
+                try:
+                    stream.followers.remove(push)
+                except ValueError:
+                    pass
+
+async def _wait_closed(reader: asyncio.StreamReader) -> None:
+    # The client sends nothing more; end of file means it went away.
+    while await reader.read(65536):
+        pass
+
+
+def _prefixed(name: str, data: bytes) -> bytes:
+    prefix = f"{name} │ ".encode()
+    lines = data.split(b"\n")
+    tail = lines.pop() if lines else b""
+    out = b"".join(prefix + line + b"\n" for line in lines)
+    if tail:
+        out += prefix + tail
+    return out
+
+
+def _reason(status: int) -> bytes:
+    return {
+        200: b"OK", 400: b"Bad Request", 403: b"Forbidden", 404: b"Not Found",
+        405: b"Method Not Allowed", 409: b"Conflict", 413: b"Payload Too Large",
+        422: b"Unprocessable Entity", 500: b"Internal Server Error",
+    }.get(status, b"")
+
+
+class Api:
+    """The operations behind the routes, on one supervisor."""
+
+    def __init__(self, daemon: Any) -> None:
+        self.daemon = daemon
+
+    @property
+    def sup(self) -> Any:
+        return self.daemon.supervisor
+
+    async def info(self, query: Query, body: Any) -> tuple[int, Any]:
+        return 200, {"version": __version__, "pid": os.getpid(),
+                     "config": self.daemon.config.path,
+                     "state_dir": self.daemon.config.state_dir}
+
+    async def status(self, query: Query, body: Any) -> tuple[int, Any]:
+        names = [n for n in query.get("names", "").split(",") if n]
+        return 200, {"processes": self.sup.status(names)}
+
+    def _targets(self, body: dict[str, Any]) -> list[Any]:
+        names = body.get("names", [])
+        all_ = bool(body.get("all", False))
+        if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+            raise UsageError("names: expected a list of strings")
+        if not names and not all_:
+            raise UsageError("name a program or process, or use --all")
+        return self.sup.resolve(names, all_=all_)  # type: ignore[no-any-return]
+
+    async def _act(self, action: Callable[[list[Any]], Awaitable[list[dict[str, Any]]]],
+                   body: dict[str, Any]) -> tuple[int, Any]:
+        results = await action(self._targets(body))
+        ok = all(r["ok"] for r in results)
+        return (200 if ok else 409), {"ok": ok, "results": results}
+
+    async def start(self, query: Query, body: Any) -> tuple[int, Any]:
+        return await self._act(self.sup.start, body)
+
+    async def stop(self, query: Query, body: Any) -> tuple[int, Any]:
+        return await self._act(self.sup.stop, body)
+
+    async def restart(self, query: Query, body: Any) -> tuple[int, Any]:
+        return await self._act(self.sup.restart, body)
+
+    async def signal(self, query: Query, body: Any) -> tuple[int, Any]:
+        name = body.get("name")
+        target = body.get("target", "group")
+        if not isinstance(name, str) or not name:
+            raise UsageError("name: expected a program or process name")
+        if target not in ("main", "group", "tree"):
+            raise UsageError(f"target: expected main, group or tree, got {target!r}")
+        raw = body.get("signal")
+        if not isinstance(raw, str | int) or isinstance(raw, bool):
+            raise UsageError("signal: expected a signal name or number")
+        sig = parse_signal(raw)
+        results = self.sup.signal(name, sig, target)
+        ok = all(r["ok"] for r in results)
+        return (200 if ok else 409), {"ok": ok, "results": results}
+
+    async def down(self, query: Query, body: Any) -> tuple[int, Any]:
+        await self.daemon.shutdown("requested by 'corral down'")
+        return 200, {"ok": True}
+
+    async def reload(self, query: Query, body: Any) -> tuple[int, Any]:
+        return 200, await self.daemon.reload()
+
+    async def scale(self, query: Query, body: Any) -> tuple[int, Any]:
+        name, count = body.get("name"), body.get("count")
+        if not isinstance(name, str) or isinstance(count, bool) \
+                or not isinstance(count, int):
+            raise UsageError("expected a program name and a whole number")
+        results = await self.sup.scale(name, count)
+        ok = all(r["ok"] for r in results)
+        return (200 if ok else 409), {"ok": ok, "results": results}
+
+    async def reopen(self, query: Query, body: Any) -> tuple[int, Any]:
+        return 200, {"ok": True, "reopened": self.sup.reopen_logs()}
+
+    def log_streams(self, query: Query) -> tuple[list[Any], bool]:
+        names = [n for n in query.get("names", "").split(",") if n]
+        stream = query.get("stream", "stdout")
+        if stream not in ("stdout", "stderr"):
+            raise UsageError(f"stream: expected stdout or stderr, got {stream!r}")
+        processes = self.sup.resolve(names, all_=not names)
+        seen: dict[int, Any] = {}
+        for process in processes:
+            out = process.outputs[stream]
+            seen.setdefault(id(out), out)
+        prefix = len(processes) > 1 or not names
+        return list(seen.values()), prefix

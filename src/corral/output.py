@@ -1,0 +1,549 @@
+"""Reading programs' output and delivering it, without losing a byte.
+
+A program's stdout and stderr are pipes that the daemon reads until the
+last writer closes them: the leader exiting is not the end, a helper or a
+grandchild may still be printing. Reading never stops early, so no program
+ever meets EPIPE or SIGPIPE because of corral.
+
+Bytes are never decoded. They go to a sink (a file, the daemon's console,
+or nowhere) and into a small in-memory tail for `corral logs`. A sink that
+fails (disk full, file removed, permission lost) never blocks the reader:
+the bytes it could not take are counted, reported once per incident, and
+writing resumes when the sink works again.
+
+Lines matter only where something is added to them: the console prefix,
+timestamps, and files shared by several processes, where a line of one
+must not be cut by a line of another. Everywhere else chunks pass through
+as they were read.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import hashlib
+import logging
+import os
+import stat
+import sys
+import time
+from collections.abc import Callable
+from datetime import datetime
+
+from corral.config.model import StreamConfig
+
+log = logging.getLogger("corral.output")
+
+READ_SIZE = 256 * 1024
+TAIL_BYTES = 64 * 1024
+PARTIAL_LIMIT = 64 * 1024
+IDENTITY_CHECK_SECONDS = 1.0
+
+
+class PipeReader:
+    """Reads one pipe on the event loop until end of file."""
+
+    def __init__(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        fd: int,
+        on_data: Callable[[bytes], None],
+        on_eof: Callable[[], None],
+    ) -> None:
+        self.loop = loop
+        self.fd = fd
+        self.on_data = on_data
+        self.on_eof = on_eof
+        self.closed = False
+        self.bytes_read = 0
+        loop.add_reader(fd, self._readable)
+
+    def inode(self) -> int | None:
+        try:
+            return os.fstat(self.fd).st_ino
+        except OSError:
+            return None
+
+    def _readable(self) -> None:
+        try:
+            data = os.read(self.fd, READ_SIZE)
+        except BlockingIOError:
+            return
+        except OSError as exc:
+            log.error("reading a pipe failed: %s", exc.strerror)
+            data = b""
+        if data:
+            self.bytes_read += len(data)
+            self.on_data(data)
+            return
+        self.close()
+        self.on_eof()
+
+    def close(self) -> None:
+        if not self.closed:
+            self.closed = True
+            self.loop.remove_reader(self.fd)
+            os.close(self.fd)
+
+
+# ---------------------------------------------------------------------------
+# Sinks
+
+
+class Health:
+    """Counts what a sink could not write, and reports it once per incident."""
+
+    def __init__(self, what: str) -> None:
+        self.what = what
+        self.failing: str | None = None
+        self.dropped = 0
+        self.incident_dropped = 0
+
+    def failed(self, size: int, reason: str) -> None:
+        self.dropped += size
+        self.incident_dropped += size
+        if self.failing is None:
+            self.failing = reason
+            log.error("%s: cannot write: %s; output is counted and dropped "
+                      "until it works again", self.what, reason)
+
+    def succeeded(self) -> None:
+        if self.failing is not None:
+            log.warning("%s: writing again; %d bytes were lost", self.what,
+                        self.incident_dropped)
+            self.failing = None
+            self.incident_dropped = 0
+
+
+def _write_all(fd: int, data: bytes | memoryview) -> None:
+    view = memoryview(data)
+    while view:
+        written = os.write(fd, view)
+        view = view[written:]
+
+
+class Stamper:
+    """Puts a timestamp at the start of every line of one source."""
+
+    def __init__(self, fmt: str) -> None:
+        self.fmt = fmt
+        self.at_line_start = True
+
+    def apply(self, data: bytes) -> bytes:
+        stamp = datetime.now().astimezone().strftime(self.fmt).encode() + b" "
+        lines = data.split(b"\n")
+        out = []
+        for i, line in enumerate(lines):
+            last = i == len(lines) - 1
+            if last and not line:
+                break
+            if self.at_line_start or i > 0:
+                out.append(stamp)
+            out.append(line)
+            if not last:
+                out.append(b"\n")
+        self.at_line_start = data.endswith(b"\n")
+        return b"".join(out)
+
+
+class LineJoiner:
+    """Holds back a source's unfinished last line until it is complete."""
+
+    def __init__(self) -> None:
+        self.partial = b""
+
+    def feed(self, data: bytes) -> bytes:
+        """Return the complete lines of partial + data; keep the rest."""
+        data = self.partial + data if self.partial else data
+        cut = data.rfind(b"\n") + 1
+        if cut == 0 and len(data) <= PARTIAL_LIMIT:
+            self.partial = data
+            return b""
+        if cut == 0:
+            cut = len(data)  # a very long line: give up on keeping it whole
+        self.partial = data[cut:]
+        return data[:cut]
+
+    def flush(self) -> bytes:
+        data, self.partial = self.partial, b""
+        return data
+
+
+class FileSink:
+    """An append-only log file, shared by every stream that names it.
+
+    Opened with O_APPEND, so a file truncated behind our back gets no hole
+    of NUL bytes. Rotation by size happens at a line boundary. A file moved
+    or removed by someone else is noticed within a second of the next
+    write and opened again under its name.
+    """
+
+    def __init__(self, config: StreamConfig) -> None:
+        assert config.path is not None
+        self.path = config.path
+        self.max_bytes = config.max_bytes
+        self.backups = config.backups
+        self.health = Health(self.path)
+        self.users = 0
+        self.fd: int | None = None
+        self.size = 0
+        self.regular = True
+        self.identity: tuple[int, int] | None = None
+        self.checked = 0.0
+        self.joiners: dict[object, LineJoiner] = {}
+        self.stampers: dict[object, Stamper] = {}
+        self.timestamps = config.timestamps
+        self._open()
+
+    def _open(self) -> None:
+        try:
+            directory = os.path.dirname(self.path)
+            if directory:
+                os.makedirs(directory, exist_ok=True)
+            fd = os.open(
+                self.path,
+                os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC,
+                0o644,
+            )
+        except OSError as exc:
+            self.fd = None
+            self.health.failed(0, f"{exc.strerror}")
+            return
+        info = os.fstat(fd)
+        self.fd = fd
+        self.size = info.st_size
+        self.regular = stat.S_ISREG(info.st_mode)
+        self.identity = (info.st_dev, info.st_ino)
+        self.checked = time.monotonic()
+
+    def close(self) -> None:
+        for key in list(self.joiners):
+            self.end(key)
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
+
+    def reopen(self) -> None:
+        """Close and open the file again by name (after external rotation)."""
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
+        self._open()
+
+    def write(self, key: object, data: bytes) -> None:
+        stamper = self.stampers.get(key)
+        if self.timestamps and stamper is None:
+            stamper = self.stampers[key] = Stamper(self.timestamps)
+        if self.users > 1 or key in self.joiners:
+            joiner = self.joiners.setdefault(key, LineJoiner())
+            data = joiner.feed(data)
+            if not data:
+                return
+        if stamper is not None:
+            data = stamper.apply(data)
+        self._emit(data)
+
+    def end(self, key: object) -> None:
+        """A source reached end of file: write what it held back."""
+        joiner = self.joiners.pop(key, None)
+        self.stampers.pop(key, None)
+        if joiner is not None and joiner.partial:
+            self._emit(joiner.flush())
+
+    def _emit(self, data: bytes) -> None:
+        self._check_identity()
+        if self.fd is None:
+            self._open()
+            if self.fd is None:
+                self.health.failed(len(data), self.health.failing or "not open")
+                return
+        try:
+            if self.max_bytes and self.regular:
+                self._write_rotating(data)
+            else:
+                _write_all(self.fd, data)
+                self.size += len(data)
+        except OSError as exc:
+            self.health.failed(len(data), exc.strerror or str(exc))
+            if exc.errno in (errno.EBADF, errno.EIO, errno.ESTALE):
+                self.reopen()
+            return
+        self.health.succeeded()
+
+    def _write_rotating(self, data: bytes) -> None:
+        assert self.fd is not None
+        while data:
+            room = self.max_bytes - self.size
+            if len(data) <= room:
+                _write_all(self.fd, data)
+                self.size += len(data)
+                return
+            # Cut at the last newline that fits, else finish the current
+            # line first: a line is never split across two files.
+            cut = data.rfind(b"\n", 0, max(room, 0)) + 1
+            if cut == 0:
+                cut = data.find(b"\n", max(room, 0)) + 1
+                if cut == 0:
+                    _write_all(self.fd, data)
+                    self.size += len(data)
+                    return
+            _write_all(self.fd, data[:cut])
+            self.size += cut
+            data = data[cut:]
+            self._rotate()
+
+    def _rotate(self) -> None:
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
+        if self.backups > 0:
+            for i in range(self.backups - 1, 0, -1):
+                older = f"{self.path}.{i}"
+                if os.path.exists(older):
+                    os.replace(older, f"{self.path}.{i + 1}")
+            os.replace(self.path, f"{self.path}.1")
+        else:
+            os.unlink(self.path)
+        self._open()
+        if self.fd is None:
+            raise OSError(errno.EIO, self.health.failing or "cannot reopen")
+
+    def _check_identity(self) -> None:
+        """Open the file again if it was moved or removed since we opened it."""
+        if self.fd is None or not self.regular:
+            return
+        now = time.monotonic()
+        if now - self.checked < IDENTITY_CHECK_SECONDS:
+            return
+        self.checked = now
+        try:
+            info = os.stat(self.path)
+            current: tuple[int, int] | None = (info.st_dev, info.st_ino)
+        except OSError:
+            current = None
+        if current != self.identity:
+            log.info("%s was moved or removed; opening it again", self.path)
+            self.reopen()
+
+
+class Console:
+    """The daemon's own output, where `console` streams are shown.
+
+    Each line gets a ``name.N │`` prefix, coloured when the output is a
+    terminal and NO_COLOR is not set. Only complete lines are shown, so
+    lines of different programs never mix; a last line without a newline
+    is shown when its pipe closes.
+    """
+
+    COLOURS = (32, 33, 34, 35, 36, 92, 93, 94, 95, 96)
+
+    def __init__(self, fd: int = 1, colour: bool | None = None) -> None:
+        self.fd = fd
+        if colour is None:
+            colour = os.isatty(fd) and not os.environ.get("NO_COLOR")
+        self.colour = colour
+        self.health = Health("console")
+        self.joiners: dict[object, LineJoiner] = {}
+        self.prefixes: dict[str, bytes] = {}
+        self.width = 0
+
+    def prefix(self, name: str) -> bytes:
+        cached = self.prefixes.get(name)
+        if cached is not None:
+            return cached
+        self.width = max(self.width, len(name))
+        label = name.ljust(self.width).encode()
+        if self.colour:
+            digest = hashlib.blake2s(name.split(".")[0].encode()).digest()
+            code = self.COLOURS[digest[0] % len(self.COLOURS)]
+            label = b"\x1b[%dm" % code + label + b"\x1b[0m"
+        cached = self.prefixes[name] = label + " │ ".encode()
+        return cached
+
+    def write(self, key: object, name: str, data: bytes) -> None:
+        joiner = self.joiners.setdefault(key, LineJoiner())
+        self._emit(name, joiner.feed(data))
+
+    def end(self, key: object, name: str) -> None:
+        joiner = self.joiners.pop(key, None)
+        if joiner is not None and joiner.partial:
+            self._emit(name, joiner.flush())
+
+    def _emit(self, name: str, data: bytes) -> None:
+        if not data:
+            return
+        prefix = self.prefix(name)
+        lines = data.split(b"\n")
+        if lines[-1] == b"":
+            lines.pop()
+        out = b"".join(prefix + line + b"\n" for line in lines)
+        try:
+            _write_all(self.fd, out)
+        except OSError as exc:
+            self.health.failed(len(data), exc.strerror or str(exc))
+            return
+        self.health.succeeded()
+
+    def message(self, text: str) -> None:
+        """A line of corral's own, shown between the programs' lines."""
+        try:
+            _write_all(self.fd, text.encode() + b"\n")
+        except OSError:
+            pass
+
+
+# ---------------------------------------------------------------------------
+# One stream of one process
+
+
+class Tail:
+    """The last bytes of a stream, kept in memory for `corral logs`."""
+
+    def __init__(self, limit: int = TAIL_BYTES) -> None:
+        self.limit = limit
+        self.data = bytearray()
+
+    def add(self, data: bytes) -> None:
+        self.data += data
+        excess = len(self.data) - self.limit
+        if excess > 0:
+            del self.data[:excess]
+
+    def lines(self, count: int) -> bytes:
+        """The last COUNT lines (fewer if the tail does not hold them)."""
+        if count <= 0:
+            return b""
+        data = bytes(self.data)
+        end = len(data) - 1 if data.endswith(b"\n") else len(data)
+        pos = end
+        for _ in range(count):
+            pos = data.rfind(b"\n", 0, pos)
+            if pos < 0:
+                return data
+        return data[pos + 1 :]
+
+
+class Sinks:
+    """Every destination of the daemon, shared by name."""
+
+    def __init__(self, console: Console) -> None:
+        self.console = console
+        self.files: dict[str, FileSink] = {}
+
+    def file(self, config: StreamConfig) -> FileSink:
+        assert config.path is not None
+        sink = self.files.get(config.path)
+        if sink is None:
+            sink = self.files[config.path] = FileSink(config)
+        sink.users += 1
+        return sink
+
+    def release(self, sink: FileSink) -> None:
+        sink.users -= 1
+        if sink.users <= 0:
+            sink.close()
+            self.files.pop(sink.path, None)
+
+    def reopen(self) -> int:
+        for sink in self.files.values():
+            sink.reopen()
+        return len(self.files)
+
+
+Follower = Callable[[str, bytes], None]
+
+
+class OutputStream:
+    """stdout or stderr of one process, across all its generations."""
+
+    def __init__(self, name: str, stream: str, config: StreamConfig,
+                 sinks: Sinks) -> None:
+        self.name = name
+        self.stream = stream
+        self.config = config
+        self.sinks = sinks
+        self.tail = Tail()
+        self.followers: list[Follower] = []
+        self.file: FileSink | None = None
+        if config.kind == "file":
+            self.file = sinks.file(config)
+        self.bytes = 0
+
+    @property
+    def dropped(self) -> int:
+        if self.file is not None:
+            return self.file.health.dropped
+        if self.config.kind == "console":
+            return 0
+        return 0
+
+    @property
+    def failing(self) -> str | None:
+        return self.file.health.failing if self.file is not None else None
+
+    def attach(self, loop: asyncio.AbstractEventLoop, fd: int,
+               on_eof: Callable[[], None]) -> PipeReader:
+        """Start reading one generation's pipe into this stream."""
+        key = object()
+
+        def data(chunk: bytes) -> None:
+            self.bytes += len(chunk)
+            self.tail.add(chunk)
+            if self.file is not None:
+                self.file.write(key, chunk)
+            elif self.config.kind == "console":
+                self.sinks.console.write(key, self.name, chunk)
+            for follower in list(self.followers):
+                follower(self.name, chunk)
+
+        def eof() -> None:
+            if self.file is not None:
+                self.file.end(key)
+            elif self.config.kind == "console":
+                self.sinks.console.end(key, self.name)
+            on_eof()
+
+        return PipeReader(loop, fd, data, eof)
+
+    def last_lines(self, count: int) -> bytes:
+        """The last COUNT lines, from the file when there is one."""
+        if self.file is not None and self.file.regular:
+            data = read_file_tail(self.file.path, count)
+            if data is not None:
+                return data
+        return self.tail.lines(count)
+
+    def close(self) -> None:
+        if self.file is not None:
+            self.sinks.release(self.file)
+            self.file = None
+
+
+def read_file_tail(path: str, count: int) -> bytes | None:
+    """The last COUNT lines of a file, read backwards in blocks."""
+    if count <= 0:
+        return b""
+    try:
+        with open(path, "rb") as f:
+            end = f.seek(0, os.SEEK_END)
+            pos = end
+            data = b""
+            while pos > 0:
+                step = min(65536, pos)
+                pos -= step
+                f.seek(pos)
+                data = f.read(step) + data
+                body = data[:-1] if data.endswith(b"\n") else data
+                if body.count(b"\n") >= count:
+                    break
+    except OSError:
+        return None
+    tail = Tail(limit=len(data) + 1)
+    tail.add(data)
+    return tail.lines(count)
+
+
+def stdout_fd() -> int:
+    """The daemon's stdout, flushed, for the console sink."""
+    sys.stdout.flush()
+    return 1

@@ -1,0 +1,674 @@
+"""Starting processes, finding everything they started, signalling, reaping.
+
+This module is the only place that calls fork/exec, kill, killpg, waitid
+or pidfd_open; everything above it speaks in terms of a `Child`.
+
+Why process groups, a subreaper and pidfds, rather than watching one pid:
+
+* Each process starts as the leader of a new session, hence of a new
+  process group. A shell wrapper and the program it runs share that group,
+  so one killpg() reaches both; that alone fixes the circus seed, where the
+  signal reached only `/bin/sh`.
+* The daemon is a child subreaper (PR_SET_CHILD_SUBREAPER). A descendant
+  whose parent dies is re-parented to the daemon instead of init, so even a
+  process that left the group with setsid() stays below the daemon and
+  can be found by walking parent links in /proc.
+* Exits are events: the leader's pidfd becomes readable when it exits and
+  SIGCHLD wakes the daemon for re-parented orphans. Processes that are not
+  our children (members of a group whose leader is gone) get a pidfd too,
+  which is readable when they exit. Nothing is polled.
+* Ownership is checked, never assumed: a pid found in /proc is opened as a
+  pidfd and its start time compared with what the scan saw before it is
+  signalled, so a recycled pid is never hit.
+
+A `Child` is one started generation. It is over ("gone") when its leader
+has been reaped and no process of its group, its session or its subtree
+is left. Output pipes are the business of `output`; `program` waits for
+both.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ctypes
+import errno
+import grp
+import logging
+import os
+import pwd
+import signal
+import subprocess
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+from corral.errors import CorralError
+
+log = logging.getLogger("corral.process")
+
+PR_SET_CHILD_SUBREAPER = 36
+F_SETPIPE_SZ = 1031
+PIPE_SIZE = 1 << 20
+
+_libc = ctypes.CDLL(None, use_errno=True)
+
+
+# ---------------------------------------------------------------------------
+# Kernel capabilities
+
+
+def set_subreaper() -> bool:
+    """Make orphaned descendants come back to us. Returns False if refused."""
+    if _libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0:
+        return False
+    return True
+
+
+def pidfd_supported() -> bool:
+    """True when this kernel has pidfd_open (Linux 5.3 and later)."""
+    try:
+        fd = os.pidfd_open(os.getpid())
+    except (OSError, AttributeError):
+        return False
+    os.close(fd)
+    return True
+
+
+def boot_id() -> str:
+    """An id that changes with every boot, to tell stale records apart."""
+    try:
+        with open("/proc/sys/kernel/random/boot_id") as f:
+            return f.read().strip()
+    except OSError:
+        return ""
+
+
+# ---------------------------------------------------------------------------
+# /proc
+
+
+@dataclass(frozen=True)
+class ProcInfo:
+    """What /proc/PID/stat says about one process."""
+
+    pid: int
+    ppid: int
+    pgid: int
+    sid: int
+    state: str
+    start: int
+
+    @property
+    def zombie(self) -> bool:
+        return self.state in ("Z", "X")
+
+
+def stat(pid: int) -> ProcInfo | None:
+    """Read /proc/PID/stat, or None if there is no such process."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            data = f.read()
+    except OSError:
+        return None
+    # The command name may hold spaces and parentheses: split after the last ')'.
+    fields = data[data.rfind(b")") + 2 :].split()
+    try:
+        return ProcInfo(
+            pid=pid,
+            ppid=int(fields[1]),
+            pgid=int(fields[2]),
+            sid=int(fields[3]),
+            state=fields[0].decode(),
+            start=int(fields[19]),
+        )
+    except (IndexError, ValueError):
+        return None
+
+
+def scan() -> dict[int, ProcInfo]:
+    """Every process visible in /proc, by pid."""
+    table: dict[int, ProcInfo] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            info = stat(int(entry))
+            if info is not None:
+                table[info.pid] = info
+    return table
+
+
+_shared: dict[int, ProcInfo] | None = None
+
+
+def shared_scan(loop: asyncio.AbstractEventLoop) -> dict[int, ProcInfo]:
+    """`scan`, taken at most once per event loop iteration."""
+    global _shared
+    if _shared is None:
+        _shared = scan()
+        loop.call_soon(_forget_scan)
+    return _shared
+
+
+def _forget_scan() -> None:
+    global _shared
+    _shared = None
+
+
+def environ_value(pid: int, name: str) -> str | None:
+    """The value of one variable in a process's initial environment."""
+    try:
+        with open(f"/proc/{pid}/environ", "rb") as f:
+            data = f.read()
+    except OSError:
+        return None
+    prefix = name.encode() + b"="
+    for item in data.split(b"\0"):
+        if item.startswith(prefix):
+            return item[len(prefix) :].decode(errors="replace")
+    return None
+
+
+def pipe_holders(inodes: Iterable[int], exclude: int) -> set[int]:
+    """Pids of processes holding any of the given pipes open."""
+    wanted = {f"pipe:[{inode}]" for inode in inodes}
+    holders: set[int] = set()
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit() or int(entry) == exclude:
+            continue
+        try:
+            fds = os.listdir(f"/proc/{entry}/fd")
+        except OSError:
+            continue
+        for fd in fds:
+            try:
+                if os.readlink(f"/proc/{entry}/fd/{fd}") in wanted:
+                    holders.add(int(entry))
+                    break
+            except OSError:
+                continue
+    return holders
+
+
+def describe_status(status: int | None) -> str:
+    """'exit status 1', 'killed by SIGKILL' for a returncode-style value."""
+    if status is None:
+        return "not exited"
+    if status >= 0:
+        return f"exit status {status}"
+    try:
+        name = signal.Signals(-status).name
+    except ValueError:
+        name = f"signal {-status}"
+    return f"killed by {name}"
+
+
+# ---------------------------------------------------------------------------
+# Signalling
+
+
+def signal_pid(pid: int, sig: int) -> bool:
+    """Send a signal to one pid we have just verified. False if it is gone."""
+    try:
+        os.kill(pid, sig)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def signal_group(pgid: int, sig: int) -> bool:
+    """Send a signal to a process group. False if the group is empty."""
+    try:
+        os.killpg(pgid, sig)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        # A member changed its credentials (setuid); the rest got it.
+        return True
+    return True
+
+
+def group_exists(pgid: int) -> bool:
+    """True while any process, zombies included, is in the group."""
+    return signal_group(pgid, 0)
+
+
+# ---------------------------------------------------------------------------
+# Reaping
+
+
+class Reaper:
+    """Reaps every child of the daemon and routes exits to their `Child`.
+
+    There is one reaper: the leaders' pidfds and SIGCHLD both call `reap`,
+    which collects every exited child with waitid(P_ALL). Leaders are
+    dispatched to their `Child`; any other pid is an orphan that came back
+    to us as subreaper, and reaping it is all there is to do.
+    """
+
+    def __init__(self) -> None:
+        self.leaders: dict[int, Child] = {}
+        self.orphans_reaped = 0
+        self.listeners: list[Callable[[], None]] = []
+
+    def reap(self) -> None:
+        while True:
+            try:
+                result = os.waitid(os.P_ALL, 0, os.WEXITED | os.WNOHANG)
+            except ChildProcessError:
+                return
+            except InterruptedError:
+                continue
+            if result is None:
+                return
+            if result.si_code == os.CLD_EXITED:
+                status = result.si_status
+            else:
+                status = -result.si_status
+            child = self.leaders.pop(result.si_pid, None)
+            if child is not None:
+                child.leader_reaped(status)
+            else:
+                self.orphans_reaped += 1
+                log.debug("reaped orphan pid=%d (%s)", result.si_pid,
+                          describe_status(status))
+                for listener in list(self.listeners):
+                    listener()
+
+
+# ---------------------------------------------------------------------------
+# Spawning
+
+
+@dataclass(frozen=True)
+class LaunchSpec:
+    """Everything needed to exec one process."""
+
+    argv: tuple[str, ...]
+    cwd: str
+    env: dict[str, str]
+    user: str | None = None
+    group: str | None = None
+    umask: int | None = None
+    merge_stderr: bool = False
+
+
+class SpawnError(CorralError):
+    """The program could not be started (bad path, permission, cwd, user)."""
+
+
+@dataclass
+class Pipes:
+    """The read ends of a new process's stdout and stderr."""
+
+    stdout: int
+    stderr: int | None
+
+
+def _make_pipe() -> tuple[int, int]:
+    read_end, write_end = os.pipe2(os.O_CLOEXEC)
+    try:
+        import fcntl
+
+        fcntl.fcntl(read_end, F_SETPIPE_SZ, PIPE_SIZE)
+    except OSError:
+        pass  # over the per-user pipe budget: the default size still works
+    os.set_blocking(read_end, False)
+    return read_end, write_end
+
+
+def _credentials(spec: LaunchSpec) -> dict[str, object]:
+    if spec.user is None and spec.group is None:
+        return {}
+    kwargs: dict[str, object] = {}
+    gid: int | None = None
+    if spec.group is not None:
+        try:
+            gid = grp.getgrnam(spec.group).gr_gid if not spec.group.isdigit() \
+                else int(spec.group)
+        except KeyError:
+            raise SpawnError(f"no such group {spec.group!r}") from None
+        kwargs["group"] = gid
+    if spec.user is not None:
+        try:
+            pw = pwd.getpwnam(spec.user) if not spec.user.isdigit() \
+                else pwd.getpwuid(int(spec.user))
+        except KeyError:
+            raise SpawnError(f"no such user {spec.user!r}") from None
+        if gid is None:
+            gid = pw.pw_gid
+            kwargs["group"] = gid
+        kwargs["user"] = pw.pw_uid
+        kwargs["extra_groups"] = os.getgrouplist(pw.pw_name, gid)
+    return kwargs
+
+
+def spawn(spec: LaunchSpec) -> tuple[subprocess.Popen[bytes], Pipes]:
+    """Start a process as leader of a new session with its output piped.
+
+    Raises `SpawnError` with a one-line reason if it could not be started.
+    """
+    out_r, out_w = _make_pipe()
+    err_r: int | None = None
+    err_w = out_w
+    if not spec.merge_stderr:
+        err_r, err_w = _make_pipe()
+
+    try:
+        popen = subprocess.Popen(
+            spec.argv,
+            stdin=subprocess.DEVNULL,
+            stdout=out_w,
+            stderr=err_w,
+            cwd=spec.cwd,
+            env=spec.env,
+            start_new_session=True,
+            restore_signals=True,
+            close_fds=True,
+            umask=-1 if spec.umask is None else spec.umask,
+            **_credentials(spec),  # type: ignore[arg-type]
+        )
+    except (OSError, subprocess.SubprocessError, ValueError, SpawnError) as exc:
+        for fd in (out_r, err_r):
+            if fd is not None:
+                os.close(fd)
+        raise SpawnError(_spawn_reason(exc, spec)) from None
+    finally:
+        os.close(out_w)
+        if err_w != out_w:
+            os.close(err_w)
+    return popen, Pipes(out_r, err_r)
+
+
+def _spawn_reason(exc: BaseException, spec: LaunchSpec) -> str:
+    if isinstance(exc, SpawnError):
+        return str(exc)
+    if isinstance(exc, FileNotFoundError):
+        if exc.filename == spec.cwd or not os.path.isdir(spec.cwd):
+            return f"working directory {spec.cwd} does not exist"
+        return f"{spec.argv[0]}: no such file or directory"
+    if isinstance(exc, PermissionError):
+        return f"{spec.argv[0]}: permission denied"
+    if isinstance(exc, OSError) and exc.strerror:
+        return f"{spec.argv[0]}: {exc.strerror}"
+    return f"{spec.argv[0]}: {exc}"
+
+
+# ---------------------------------------------------------------------------
+# One started generation
+
+
+class Child:
+    """A started process, its group, and every descendant that belongs to it.
+
+    `on_leader_exit` is called once the leader has been reaped; `on_gone`
+    once nothing of it is left. Both are called from the event loop.
+    """
+
+    def __init__(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        reaper: Reaper,
+        popen: subprocess.Popen[bytes],
+        name: str,
+        on_leader_exit: Callable[[int], None],
+        on_gone: Callable[[], None],
+    ) -> None:
+        self.loop = loop
+        self.reaper = reaper
+        self.popen = popen
+        self.name = name
+        self.pid = popen.pid
+        self.pgid = popen.pid
+        self.started = time.monotonic()
+        self.started_wall = time.time()
+        info = stat(self.pid)
+        self.start_ticks = info.start if info else 0
+        self.status: int | None = None
+        self.on_leader_exit = on_leader_exit
+        self.on_gone = on_gone
+        self.gone = False
+        self.members: dict[int, int | None] = {}  # pid -> pidfd (None: no pidfd)
+        self.member_starts: dict[int, int] = {}
+        self.signalled: list[int] = []
+        self.escalated = False
+        self._pending_check = False
+
+        self.pidfd: int | None
+        try:
+            self.pidfd = os.pidfd_open(self.pid)
+        except OSError:
+            self.pidfd = None  # exited and reaped already, or no pidfd support
+        if self.pidfd is not None:
+            loop.add_reader(self.pidfd, reaper.reap)
+        reaper.leaders[self.pid] = self
+        reaper.listeners.append(self._schedule_check)
+
+    def __repr__(self) -> str:
+        state = "gone" if self.gone else ("exited" if self.status is not None
+                                          else "running")
+        return f"<Child {self.name} pid={self.pid} {state}>"
+
+    # -- events ------------------------------------------------------------
+
+    def leader_reaped(self, status: int) -> None:
+        """Called by the reaper with the leader's returncode-style status."""
+        self.status = status
+        self.popen.returncode = status  # so Popen never waits on it again
+        if self.pidfd is not None:
+            self.loop.remove_reader(self.pidfd)
+            os.close(self.pidfd)
+            self.pidfd = None
+        self.on_leader_exit(status)
+        self._schedule_check()
+
+    def _member_exited(self, pid: int) -> None:
+        fd = self.members.pop(pid, None)
+        self.member_starts.pop(pid, None)
+        if fd is not None:
+            self.loop.remove_reader(fd)
+            os.close(fd)
+        self._schedule_check()
+
+    def _schedule_check(self) -> None:
+        if not self._pending_check and not self.gone:
+            self._pending_check = True
+            self.loop.call_soon(self._check)
+
+    def _check(self) -> None:
+        """Decide whether anything of this child is left; watch what is."""
+        self._pending_check = False
+        if self.gone or self.status is None:
+            return
+        newcomers = [info for info in self.find_members() if self._watch(info)]
+        # Newcomers get the signals the others already had.
+        for sig in self.signalled:
+            for info in newcomers:
+                self._send(info.pid, sig)
+        if not self.members:
+            self._finish()
+
+    def _finish(self) -> None:
+        self.gone = True
+        try:
+            self.reaper.listeners.remove(self._schedule_check)
+        except ValueError:
+            pass
+        self.on_gone()
+
+    # -- membership --------------------------------------------------------
+
+    def find_members(self) -> list[ProcInfo]:
+        """Live processes that belong to this child, except a reaped leader.
+
+        Members are: the group and session the child was started in, every
+        descendant of those, and orphans re-parented to the daemon that
+        carry this child's marker in their environment. One scan of /proc
+        is shared by every child that asks within the same loop iteration.
+        """
+        leader_alive = self.status is None
+        me = os.getpid()
+        table = shared_scan(self.loop)
+        children: dict[int, list[int]] = {}
+        for info in table.values():
+            children.setdefault(info.ppid, []).append(info.pid)
+
+        roots = [
+            info.pid
+            for info in table.values()
+            if (info.pgid == self.pgid or info.sid == self.pgid) and info.pid != me
+        ]
+        roots.extend(p for p in self.members if p in table)
+        for pid in children.get(me, []):
+            if pid in self.reaper.leaders or pid in roots:
+                continue
+            if environ_value(pid, "CORRAL_PROCESS") == self.name:
+                roots.append(pid)
+
+        result: dict[int, ProcInfo] = {}
+        stack = list(roots)
+        while stack:
+            pid = stack.pop()
+            if pid in result or pid not in table:
+                continue
+            info = table[pid]
+            if pid == self.pid and not leader_alive:
+                continue  # reaped: this pid may belong to someone else now
+            if info.zombie or (pid != self.pid and pid in self.reaper.leaders):
+                continue
+            result[pid] = info
+            stack.extend(children.get(pid, []))
+        result.pop(self.pid, None)
+        return list(result.values())
+
+    def _watch(self, info: ProcInfo) -> bool:
+        """Track a member until it exits. True if it was not tracked yet."""
+        if info.pid in self.members:
+            return False
+        try:
+            fd: int | None = os.pidfd_open(info.pid)
+        except ProcessLookupError:
+            return False
+        except OSError:
+            fd = None
+        again = stat(info.pid)
+        if again is None or again.start != info.start:
+            if fd is not None:
+                os.close(fd)
+            return False  # it died, and the pid may be someone else's now
+        self.members[info.pid] = fd
+        self.member_starts[info.pid] = info.start
+        if fd is not None:
+            self.loop.add_reader(fd, self._member_exited, info.pid)
+        else:
+            # No pidfd on this kernel: look again shortly, while it lasts.
+            self.loop.call_later(0.1, self._recheck_unwatched)
+        return True
+
+    def _recheck_unwatched(self) -> None:
+        for pid, fd in list(self.members.items()):
+            info = stat(pid)
+            if fd is None and (info is None or info.zombie
+                               or info.start != self.member_starts.get(pid)):
+                self._member_exited(pid)
+            elif fd is None:
+                self.loop.call_later(0.1, self._recheck_unwatched)
+                return
+
+    # -- signalling --------------------------------------------------------
+
+    def _send(self, pid: int, sig: int) -> None:
+        fd = self.members.get(pid)
+        try:
+            if fd is not None:
+                signal.pidfd_send_signal(fd, sig)
+            elif pid == self.pid and self.pidfd is not None:
+                signal.pidfd_send_signal(self.pidfd, sig)
+            else:
+                os.kill(pid, sig)
+        except ProcessLookupError:
+            pass
+        except PermissionError:
+            log.warning("%s: not allowed to signal pid=%d", self.name, pid)
+
+    def send_main(self, sig: int) -> bool:
+        """Signal the leader only. False if it has exited."""
+        if self.status is not None:
+            return False
+        self._send(self.pid, sig)
+        return True
+
+    def send_group(self, sig: int) -> bool:
+        """Signal the process group. False if it is empty."""
+        if self.status is not None and not group_exists(self.pgid):
+            return False
+        return signal_group(self.pgid, sig)
+
+    def send_tree(self, sig: int) -> int:
+        """Signal the group and every other process that belongs here.
+
+        Returns how many processes outside the group were signalled.
+        """
+        self.send_group(sig)
+        outside = 0
+        for info in self.find_members():
+            self._watch(info)
+            if info.pgid != self.pgid:
+                self._send(info.pid, sig)
+                outside += 1
+        return outside
+
+    def terminate(self, sig: int) -> None:
+        """Start a graceful stop: the signal and SIGCONT to every member."""
+        for each in (sig, signal.SIGCONT):
+            if each not in self.signalled:
+                self.signalled.append(each)
+        self.send_tree(sig)
+        if sig != signal.SIGCONT:
+            self.send_tree(signal.SIGCONT)
+        self._schedule_check()
+
+    def kill(self) -> list[int]:
+        """SIGKILL to everything that is left. Returns the pids hit."""
+        self.escalated = True
+        if signal.SIGKILL not in self.signalled:
+            self.signalled.append(signal.SIGKILL)
+        hit = [info.pid for info in self.find_members()]
+        if self.status is None:
+            hit.append(self.pid)
+        self.send_tree(signal.SIGKILL)
+        for pid in list(self.members):
+            self._send(pid, signal.SIGKILL)
+        self._schedule_check()
+        return sorted(set(hit))
+
+    def kill_pipe_holders(self, inodes: Iterable[int]) -> list[int]:
+        """SIGKILL processes we did not track that still hold our pipes."""
+        hit = []
+        for pid in pipe_holders(inodes, exclude=os.getpid()):
+            info = stat(pid)
+            if info is None:
+                continue
+            self._watch(info)
+            self._send(pid, signal.SIGKILL)
+            hit.append(pid)
+        return hit
+
+    def close(self) -> None:
+        """Forget every watched pidfd (the child is gone or abandoned)."""
+        for pid in list(self.members):
+            fd = self.members.pop(pid)
+            if fd is not None:
+                self.loop.remove_reader(fd)
+                os.close(fd)
+        if self.pidfd is not None:
+            self.loop.remove_reader(self.pidfd)
+            os.close(self.pidfd)
+            self.pidfd = None
+        try:
+            self.reaper.listeners.remove(self._schedule_check)
+        except ValueError:
+            pass
+
+
+def errno_name(exc: OSError) -> str:
+    """'ENOSPC' for an OSError, for compact log lines."""
+    return errno.errorcode.get(exc.errno or 0, str(exc.errno))

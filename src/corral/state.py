@@ -1,0 +1,273 @@
+"""The state directory: lock, pid file, control socket, and the record of
+what the daemon started, so that a daemon killed with SIGKILL can be
+cleaned up after by the next one.
+
+The record names each process by pid *and* start time (and the boot it
+ran in), so a pid that was recycled by an unrelated program is never
+touched. Every process corral starts also carries ``CORRAL_SESSION`` in its
+environment; the next daemon ends exactly the processes whose environment
+carries the dead daemon's session, plus recorded leaders that are provably
+the same processes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import fcntl
+import json
+import logging
+import os
+import signal
+import stat
+from dataclasses import dataclass
+from typing import Any
+
+from corral.errors import CorralError
+from corral.process import boot_id, environ_value, scan
+from corral.process import stat as proc_stat
+
+log = logging.getLogger("corral.state")
+
+SOCKET = "corral.sock"
+PIDFILE = "corral.pid"
+LOCKFILE = "corral.lock"
+RECORD = "processes.json"
+LOGFILE = "corral.log"
+MAX_SOCKET_PATH = 107
+
+
+class AlreadyRunning(CorralError):
+    """Another daemon holds the state directory's lock."""
+
+
+def prepare_dir(path: str) -> list[str]:
+    """Create the state directory owner-only; tighten it if it is not.
+
+    Returns the warnings to show. Raises `CorralError` when the directory
+    belongs to someone else or cannot be made private.
+    """
+    warnings = []
+    try:
+        os.makedirs(path, mode=0o700, exist_ok=True)
+        info = os.lstat(path)
+    except OSError as exc:
+        raise CorralError(f"cannot create state directory {path}: {exc.strerror}") \
+            from None
+    if not stat.S_ISDIR(info.st_mode):
+        raise CorralError(f"state directory {path} is not a directory")
+    if info.st_uid != os.getuid():
+        raise CorralError(
+            f"state directory {path} belongs to uid {info.st_uid}, not to you "
+            f"(uid {os.getuid()}); refusing to put the control socket there"
+        )
+    mode = stat.S_IMODE(info.st_mode)
+    if mode & 0o077:
+        try:
+            os.chmod(path, 0o700)
+        except OSError as exc:
+            raise CorralError(f"cannot make {path} private: {exc.strerror}") from None
+        warnings.append(
+            f"state directory {path} was mode {mode:04o}; tightened to 0700"
+        )
+    socket_path = os.path.join(path, SOCKET)
+    if len(socket_path.encode()) > MAX_SOCKET_PATH:
+        raise CorralError(
+            f"control socket path {socket_path} is longer than "
+            f"{MAX_SOCKET_PATH} bytes; set a shorter state_dir in [corral]"
+        )
+    return warnings
+
+
+class Lock:
+    """An exclusive lock on the state directory for the daemon's lifetime."""
+
+    def __init__(self, state_dir: str) -> None:
+        self.path = os.path.join(state_dir, LOCKFILE)
+        self.fd: int | None = None
+
+    def acquire(self) -> None:
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            pid = read_pid(os.path.dirname(self.path))
+            who = f" (pid {pid})" if pid else ""
+            raise AlreadyRunning(
+                f"a daemon is already running for this config{who}"
+            ) from None
+        self.fd = fd
+
+    def release(self) -> None:
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
+
+
+def read_pid(state_dir: str) -> int | None:
+    try:
+        with open(os.path.join(state_dir, PIDFILE)) as f:
+            return int(f.read().strip())
+    except (OSError, ValueError):
+        return None
+
+
+def write_pid(state_dir: str) -> None:
+    _write_atomic(os.path.join(state_dir, PIDFILE), f"{os.getpid()}\n")
+
+
+def _write_atomic(path: str, text: str) -> None:
+    tmp = f"{path}.tmp"
+    with open(tmp, "w") as f:
+        f.write(text)
+    os.replace(tmp, path)
+
+
+def remove_files(state_dir: str) -> None:
+    for name in (PIDFILE, RECORD):
+        try:
+            os.unlink(os.path.join(state_dir, name))
+        except FileNotFoundError:
+            pass
+
+
+class Record:
+    """Writes what the daemon runs to processes.json, at most once a tick."""
+
+    def __init__(self, state_dir: str, session: str,
+                 loop: asyncio.AbstractEventLoop) -> None:
+        self.path = os.path.join(state_dir, RECORD)
+        self.session = session
+        self.loop = loop
+        self.source: Any = None
+        self.pending = False
+        self.boot = boot_id()
+
+    def changed(self) -> None:
+        if not self.pending:
+            self.pending = True
+            self.loop.call_soon(self.write)
+
+    def write(self) -> None:
+        self.pending = False
+        processes = []
+        if self.source is not None:
+            for prog in self.source.programs.values():
+                for process in prog.processes:
+                    gen = process.gen
+                    if gen is None:
+                        continue
+                    processes.append({
+                        "name": process.name,
+                        "pid": gen.pid,
+                        "start": getattr(getattr(gen, "child", None), "start_ticks", 0),
+                        "stop_signal": process.config.stop_signal,
+                        "stop_timeout": process.config.stop_timeout,
+                    })
+        data = {"daemon": os.getpid(), "session": self.session, "boot_id": self.boot,
+                "processes": processes}
+        try:
+            _write_atomic(self.path, json.dumps(data))
+        except OSError as exc:
+            log.error("cannot write %s: %s", self.path, exc.strerror)
+
+
+@dataclass
+class Leftover:
+    pid: int
+    start: int
+    name: str
+    pidfd: int | None
+
+
+async def end_leftovers(state_dir: str) -> str | None:
+    """End what a daemon that died without cleaning up left running.
+
+    Returns a one-line summary, or None when there was nothing to do.
+    """
+    path = os.path.join(state_dir, RECORD)
+    try:
+        with open(path) as f:
+            data = json.load(f)
+    except (OSError, ValueError):
+        return None
+    if not isinstance(data, dict) or data.get("boot_id") != boot_id():
+        os.unlink(path)
+        return None
+
+    session = str(data.get("session", ""))
+    records = data.get("processes", [])
+    timeout = max([float(r.get("stop_timeout", 10)) for r in records] or [10.0])
+    sigs = {int(r.get("stop_signal", signal.SIGTERM)) for r in records}
+    sig = sigs.pop() if len(sigs) == 1 else signal.SIGTERM
+
+    # Who is left: recorded leaders with the same start time, and every
+    # process whose environment carries the dead daemon's session.
+    found: dict[int, Leftover] = {}
+    for rec in records:
+        info = proc_stat(int(rec.get("pid", 0)))
+        if info is not None and info.start == rec.get("start") and not info.zombie:
+            found[info.pid] = Leftover(info.pid, info.start, rec.get("name", "?"), None)
+    me = os.getpid()
+    for info in scan().values():
+        if info.pid in found or info.pid == me or info.zombie:
+            continue
+        if session and environ_value(info.pid, "CORRAL_SESSION") == session:
+            name = environ_value(info.pid, "CORRAL_PROCESS") or "?"
+            found[info.pid] = Leftover(info.pid, info.start, name, None)
+
+    if not found:
+        os.unlink(path)
+        return None
+
+    await _terminate(list(found.values()), sig, timeout)
+    os.unlink(path)
+    names = ", ".join(f"{v.name} pid={v.pid}" for v in found.values())
+    return (f"ended {len(found)} process(es) left running by a previous daemon "
+            f"(pid {data.get('daemon')}): {names}")
+
+
+async def _terminate(victims: list[Leftover], sig: int, timeout: float) -> None:
+    """Signal each victim by pidfd, wait up to TIMEOUT, then SIGKILL."""
+    loop = asyncio.get_running_loop()
+    alive: dict[int, asyncio.Future[None]] = {}
+    for victim in victims:
+        try:
+            fd = os.pidfd_open(victim.pid)
+        except OSError:
+            continue
+        info = proc_stat(victim.pid)
+        if info is None or info.start != victim.start:
+            os.close(fd)
+            continue
+        victim.pidfd = fd
+        future: asyncio.Future[None] = loop.create_future()
+        loop.add_reader(fd, _done, loop, fd, future)
+        alive[victim.pid] = future
+        for each in (sig, signal.SIGCONT):
+            try:
+                signal.pidfd_send_signal(fd, each)
+            except ProcessLookupError:
+                pass
+
+    if alive:
+        _, pending = await asyncio.wait(list(alive.values()), timeout=timeout)
+        for victim in victims:
+            if victim.pidfd is not None and alive[victim.pid] in pending:
+                try:
+                    signal.pidfd_send_signal(victim.pidfd, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+        if pending:
+            await asyncio.wait(pending, timeout=5)
+    for victim in victims:
+        if victim.pidfd is not None:
+            loop.remove_reader(victim.pidfd)
+            os.close(victim.pidfd)
+
+
+def _done(loop: asyncio.AbstractEventLoop, fd: int,
+          future: asyncio.Future[None]) -> None:
+    loop.remove_reader(fd)
+    if not future.done():
+        future.set_result(None)

@@ -1,0 +1,288 @@
+"""All programs of one daemon: start order, stop order, reload, scale.
+
+The supervisor turns requests into events for `Process`es and waits for
+their outcome. It owns the dependency order: programs start after what
+they depend on is running and stop in the reverse order, programs at the
+same level in parallel.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Iterable
+from typing import Any
+
+from corral.config.model import Config, ProgramConfig
+from corral.errors import ActionFailed, UnknownName, UsageError
+from corral.program import DOWN, Context, Event, Process, Program, State
+
+log = logging.getLogger("corral.supervisor")
+
+
+class Supervisor:
+    """Every program of a config, and the operations on them."""
+
+    def __init__(self, config: Config, ctx: Context) -> None:
+        self.config = config
+        self.ctx = ctx
+        self.programs: dict[str, Program] = {}
+        self.closing = False
+        for prog in config.ordered():
+            self.programs[prog.name] = Program(prog, ctx)
+
+    # -- names ---------------------------------------------------------------
+
+    def resolve(self, names: Iterable[str], all_: bool = False) -> list[Process]:
+        """Processes for program names and name.N; raise `UnknownName`."""
+        if all_:
+            return [p for prog in self.programs.values() for p in prog.processes]
+        result: list[Process] = []
+        for name in names:
+            result.extend(self._resolve_one(name))
+        if not result and not all_:
+            names = list(names)
+            if not names:
+                raise UsageError("name a program, or use --all")
+        seen: set[int] = set()
+        return [p for p in result if not (id(p) in seen or seen.add(id(p)))]
+
+    def _resolve_one(self, name: str) -> list[Process]:
+        prog = self.programs.get(name)
+        if prog is not None:
+            return list(prog.processes)
+        base, dot, index = name.rpartition(".")
+        if dot and index.isdigit() and base in self.programs:
+            for process in self.programs[base].processes:
+                if process.index == int(index):
+                    return [process]
+        known = ", ".join(self.programs) or "none"
+        raise UnknownName(f"no program or process named {name!r} (known: {known})")
+
+    # -- levels --------------------------------------------------------------
+
+    def levels(self) -> list[list[Program]]:
+        """Programs grouped so each group depends only on earlier ones."""
+        depth: dict[str, int] = {}
+
+        def level(name: str) -> int:
+            if name not in depth:
+                deps = self.programs[name].config.depends_on
+                depth[name] = 1 + max((level(d) for d in deps if d in self.programs),
+                                      default=-1)
+            return depth[name]
+
+        keyed: dict[tuple[int, int], list[Program]] = {}
+        for name, prog in self.programs.items():
+            key = (level(name), prog.config.priority)
+            keyed.setdefault(key, []).append(prog)
+        return [keyed[k] for k in sorted(keyed)]
+
+    # -- start, stop, restart --------------------------------------------------
+
+    async def start_all(self) -> list[dict[str, Any]]:
+        """Start every program with autostart, dependencies first."""
+        tasks = [
+            asyncio.ensure_future(self._start_program(prog))
+            for prog in self.programs.values()
+            if prog.config.autostart
+        ]
+        results: list[dict[str, Any]] = []
+        for outcome in await asyncio.gather(*tasks, return_exceptions=True):
+            if isinstance(outcome, BaseException):
+                if isinstance(outcome, asyncio.CancelledError):
+                    continue
+                results.append({"ok": False, "message": str(outcome)})
+            else:
+                results.extend(outcome)
+        return results
+
+    async def _start_program(self, prog: Program) -> list[dict[str, Any]]:
+        for dep in prog.config.depends_on:
+            needed = self.programs[dep].processes
+            try:
+                await asyncio.gather(*(p.wait_started() for p in needed))
+            except ActionFailed as exc:
+                message = f"{prog.config.name}: not started, {dep} failed ({exc})"
+                log.error("%s", message)
+                return [{"name": prog.config.name, "ok": False, "message": message}]
+        if self.closing:
+            return []
+        for process in prog.processes:
+            process.handle(Event.START)
+        return []
+
+    async def start(self, processes: list[Process]) -> list[dict[str, Any]]:
+        """Start processes and wait until each runs or fails."""
+        self._refuse_when_closing()
+        for process in processes:
+            process.handle(Event.START)
+        return await self._outcomes(processes, self._started)
+
+    async def stop(self, processes: list[Process]) -> list[dict[str, Any]]:
+        """Stop processes and wait until nothing of them is left."""
+        for process in processes:
+            process.handle(Event.STOP)
+        return await self._outcomes(processes, self._stopped)
+
+    async def restart(self, processes: list[Process]) -> list[dict[str, Any]]:
+        """Stop then start each process; the old generation ends first."""
+        self._refuse_when_closing()
+        for process in processes:
+            process.handle(Event.RESTART)
+        return await self._outcomes(processes, self._started)
+
+    async def _started(self, process: Process) -> str:
+        await process.wait_started()
+        return f"{process.name} pid={process.pid} {process.state.value}"
+
+    async def _stopped(self, process: Process) -> str:
+        await process.wait_until(DOWN)
+        report = process.stop_report
+        took = f" in {report.duration:.3f} s" if report and report.duration else ""
+        return f"{process.name} {process.state.value}{took}"
+
+    async def _outcomes(self, processes: list[Process], wait: Any) -> list[dict[str, Any]]:
+        outcomes = await asyncio.gather(*(wait(p) for p in processes),
+                                        return_exceptions=True)
+        results = []
+        for process, outcome in zip(processes, outcomes, strict=True):
+            if isinstance(outcome, BaseException):
+                if not isinstance(outcome, ActionFailed):
+                    raise outcome
+                results.append({"name": process.name, "ok": False,
+                                "message": str(outcome)})
+            else:
+                results.append({"name": process.name, "ok": True,
+                                "message": outcome})
+        return results
+
+    def _refuse_when_closing(self) -> None:
+        if self.closing:
+            raise ActionFailed("the daemon is shutting down")
+
+    # -- shutdown -------------------------------------------------------------
+
+    async def shutdown(self) -> None:
+        """Stop everything, dependents before what they depend on."""
+        self.closing = True
+        for prog in self.programs.values():
+            for process in prog.processes:
+                process.closing = True
+        for level in reversed(self.levels()):
+            processes = [p for prog in level for p in prog.processes]
+            for process in processes:
+                process.handle(Event.STOP)
+            await asyncio.gather(*(p.wait_until(DOWN) for p in processes))
+
+    def kill_everything(self) -> None:
+        """Second Ctrl-C: SIGKILL every process at once, no waiting."""
+        for prog in self.programs.values():
+            for process in prog.processes:
+                if process.gen is not None:
+                    process.gen.kill()
+
+    # -- status and signals -------------------------------------------------
+
+    def status(self, names: list[str]) -> list[dict[str, Any]]:
+        processes = self.resolve(names, all_=not names)
+        return [p.status() for p in processes]
+
+    def signal(self, name: str, sig: int, target: str) -> list[dict[str, Any]]:
+        processes = self.resolve([name])
+        live = [p for p in processes if p.state not in DOWN and p.gen is not None]
+        if not live:
+            states = ", ".join(f"{p.name} {p.state.value}" for p in processes)
+            raise ActionFailed(f"nothing to signal: {states}")
+        results = []
+        for process in live:
+            try:
+                process.signal(sig, target)
+                results.append({"name": process.name, "ok": True,
+                                "message": f"signalled pid={process.pid}"})
+            except ActionFailed as exc:
+                results.append({"name": process.name, "ok": False,
+                                "message": str(exc)})
+        return results
+
+    # -- scale and reload ----------------------------------------------------
+
+    async def scale(self, name: str, count: int) -> list[dict[str, Any]]:
+        """Run COUNT processes of a program: start new ones, stop the highest."""
+        prog = self.programs.get(name)
+        if prog is None:
+            raise UnknownName(f"no program named {name!r}")
+        if not 0 <= count <= 10_000:
+            raise UsageError(f"invalid count {count}: expected 0..10000")
+        self._refuse_when_closing()
+        before = len(prog.processes)
+        extra = prog.resize(count)
+        prog.apply(_with(prog.config, numprocs=count))
+        results = []
+        if extra:
+            results += await self.stop(extra)
+            prog.drop(extra)
+        new = prog.processes[before:]
+        if new:
+            results += await self.start(new)
+        return results
+
+    async def reload(self, config: Config) -> dict[str, list[str]]:
+        """Apply the difference between the running setup and CONFIG."""
+        self._refuse_when_closing()
+        old = self.programs
+        added = [n for n in config.programs if n not in old]
+        removed = [n for n in old if n not in config.programs]
+        changed = [n for n in config.programs if n in old
+                   and config.programs[n].launch_key() != old[n].config.launch_key()]
+        tuned = [n for n in config.programs if n in old and n not in changed
+                 and config.programs[n] != old[n].config]
+
+        # Removed programs stop first, then changed ones are replaced.
+        gone = [p for n in removed for p in old[n].processes]
+        if gone:
+            await self.stop(gone)
+        for name in removed:
+            old[name].drop(list(old[name].processes))
+            del self.programs[name]
+
+        for name in changed:
+            prog = old[name]
+            was_up = any(p.want_up for p in prog.processes)
+            await self.stop(list(prog.processes))
+            prog.drop(list(prog.processes))
+            fresh = Program(config.programs[name], self.ctx)
+            self.programs[name] = fresh
+            if was_up:
+                for process in fresh.processes:
+                    process.handle(Event.START)
+
+        for name in tuned:
+            prog = old[name]
+            new_cfg = config.programs[name]
+            prog.apply(new_cfg)
+            if new_cfg.numprocs != len(prog.processes):
+                await self.scale(name, new_cfg.numprocs)
+
+        for name in added:
+            prog = Program(config.programs[name], self.ctx)
+            self.programs[name] = prog
+            if prog.config.autostart:
+                for process in prog.processes:
+                    process.handle(Event.START)
+
+        # Keep the configured order for status and shutdown.
+        order = [p.name for p in config.ordered()]
+        self.programs = {n: self.programs[n] for n in order}
+        self.config = config
+        return {"added": added, "removed": removed, "changed": changed,
+                "updated": tuned}
+
+    def reopen_logs(self) -> int:
+        return self.ctx.sinks.reopen()
+
+
+def _with(config: ProgramConfig, **changes: Any) -> ProgramConfig:
+    from dataclasses import replace
+
+    return replace(config, **changes)
