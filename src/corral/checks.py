@@ -12,7 +12,8 @@ from corral.signals import signal_name
 
 def describe(config: Config) -> Iterator[str]:
     """The resolved programs, one block each."""
-    yield f"{config.path}: {len(config.programs)} program(s), state in {config.state_dir}"
+    count = len(config.programs)
+    yield f"{config.path}: {count} program(s), state in {config.state_dir}"
     for prog in config.ordered():
         yield f"[{prog.name}]"
         yield f"  command      {prog.command_text}" + ("  (via /bin/sh -c)"

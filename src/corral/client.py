@@ -10,11 +10,10 @@ chunked body.
 
 from __future__ import annotations
 
+import _socket
 import json
 from collections.abc import Iterator
 from typing import Any
-
-import _socket
 
 from corral.errors import (
     ActionFailed,

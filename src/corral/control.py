@@ -81,7 +81,7 @@ def peer_uid(sock: socket.socket) -> int | None:
     except OSError:
         return None
     _pid, uid, _gid = struct.unpack("3i", raw)
-    return uid
+    return int(uid)
 
 
 class ControlServer:

@@ -57,6 +57,7 @@ class Daemon:
         self.stopping: asyncio.Task[None] | None = None
         self.interrupts = 0
         self.done = asyncio.Event()
+        self.tasks: set[asyncio.Future[None]] = set()
         self.supervisor: Supervisor
         self.server: ControlServer
         self.record: Record
@@ -159,7 +160,9 @@ class Daemon:
 
     def _on_reload_signal(self) -> None:
         log.info("received SIGHUP: reloading %s", self.config.path)
-        asyncio.ensure_future(self._reload_logged())
+        task = asyncio.ensure_future(self._reload_logged())
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
 
     async def _reload_logged(self) -> None:
         try:

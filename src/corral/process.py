@@ -59,9 +59,7 @@ _libc = ctypes.CDLL(None, use_errno=True)
 
 def set_subreaper() -> bool:
     """Make orphaned descendants come back to us. Returns False if refused."""
-    if _libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0:
-        return False
-    return True
+    return bool(_libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0)
 
 
 def pidfd_supported() -> bool:
@@ -315,30 +313,35 @@ def _make_pipe() -> tuple[int, int]:
     return read_end, write_end
 
 
-def _credentials(spec: LaunchSpec) -> dict[str, object]:
-    if spec.user is None and spec.group is None:
-        return {}
-    kwargs: dict[str, object] = {}
+@dataclass(frozen=True)
+class Credentials:
+    """Who a process runs as; all None means 'as the daemon'."""
+
+    uid: int | None = None
     gid: int | None = None
-    if spec.group is not None:
+    groups: list[int] | None = None
+
+
+def credentials(user: str | None, group: str | None) -> Credentials:
+    """Resolve a user and group; the user's supplementary groups come along.
+
+    Raises `SpawnError` for a name this system does not know.
+    """
+    gid: int | None = None
+    if group is not None:
         try:
-            gid = grp.getgrnam(spec.group).gr_gid if not spec.group.isdigit() \
-                else int(spec.group)
+            gid = int(group) if group.isdigit() else grp.getgrnam(group).gr_gid
         except KeyError:
-            raise SpawnError(f"no such group {spec.group!r}") from None
-        kwargs["group"] = gid
-    if spec.user is not None:
-        try:
-            pw = pwd.getpwnam(spec.user) if not spec.user.isdigit() \
-                else pwd.getpwuid(int(spec.user))
-        except KeyError:
-            raise SpawnError(f"no such user {spec.user!r}") from None
-        if gid is None:
-            gid = pw.pw_gid
-            kwargs["group"] = gid
-        kwargs["user"] = pw.pw_uid
-        kwargs["extra_groups"] = os.getgrouplist(pw.pw_name, gid)
-    return kwargs
+            raise SpawnError(f"no such group {group!r}") from None
+    if user is None:
+        return Credentials(gid=gid)
+    try:
+        pw = pwd.getpwuid(int(user)) if user.isdigit() else pwd.getpwnam(user)
+    except KeyError:
+        raise SpawnError(f"no such user {user!r}") from None
+    if gid is None:
+        gid = pw.pw_gid
+    return Credentials(pw.pw_uid, gid, os.getgrouplist(pw.pw_name, gid))
 
 
 def spawn(spec: LaunchSpec) -> tuple[subprocess.Popen[bytes], Pipes]:
@@ -353,6 +356,7 @@ def spawn(spec: LaunchSpec) -> tuple[subprocess.Popen[bytes], Pipes]:
         err_r, err_w = _make_pipe()
 
     try:
+        who = credentials(spec.user, spec.group)
         popen = subprocess.Popen(
             spec.argv,
             stdin=subprocess.DEVNULL,
@@ -364,7 +368,9 @@ def spawn(spec: LaunchSpec) -> tuple[subprocess.Popen[bytes], Pipes]:
             restore_signals=True,
             close_fds=True,
             umask=-1 if spec.umask is None else spec.umask,
-            **_credentials(spec),  # type: ignore[arg-type]
+            user=who.uid,
+            group=who.gid,
+            extra_groups=who.groups,
         )
     except (OSError, subprocess.SubprocessError, ValueError, SpawnError) as exc:
         for fd in (out_r, err_r):

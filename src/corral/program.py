@@ -66,7 +66,9 @@ class Generation(Protocol):
     """One started run of a process, as the state table sees it."""
 
     pid: int
-    status: int | None
+
+    @property
+    def status(self) -> int | None: ...
 
     def terminate(self, sig: int) -> None: ...
     def kill(self) -> list[int]: ...

@@ -15,7 +15,7 @@ from typing import Any
 
 from corral.config.model import Config, ProgramConfig
 from corral.errors import ActionFailed, UnknownName, UsageError
-from corral.program import DOWN, Context, Event, Process, Program, State
+from corral.program import DOWN, Context, Event, Process, Program
 
 log = logging.getLogger("corral.supervisor")
 
@@ -44,8 +44,7 @@ class Supervisor:
             names = list(names)
             if not names:
                 raise UsageError("name a program, or use --all")
-        seen: set[int] = set()
-        return [p for p in result if not (id(p) in seen or seen.add(id(p)))]
+        return list({id(p): p for p in result}.values())
 
     def _resolve_one(self, name: str) -> list[Process]:
         prog = self.programs.get(name)
@@ -142,7 +141,9 @@ class Supervisor:
         took = f" in {report.duration:.3f} s" if report and report.duration else ""
         return f"{process.name} {process.state.value}{took}"
 
-    async def _outcomes(self, processes: list[Process], wait: Any) -> list[dict[str, Any]]:
+    async def _outcomes(
+        self, processes: list[Process], wait: Any
+    ) -> list[dict[str, Any]]:
         outcomes = await asyncio.gather(*(wait(p) for p in processes),
                                         return_exceptions=True)
         results = []

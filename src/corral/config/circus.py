@@ -154,9 +154,9 @@ def _load(path: str, seen: set[str]) -> list[Section]:
         if section.name != "circus":
             continue
         for key, pattern_of in (("include", "{}"), ("include_dir", "{}/*.ini")):
-            option = section.options.pop(key, None)
-            if option is None:
+            if key not in section.options:
                 continue
+            option = section.options.pop(key)
             for item in option.value.split():
                 pattern = os.path.join(base, pattern_of.format(item))
                 for included in sorted(glob.glob(pattern)):
@@ -181,7 +181,8 @@ def _merge(sections: list[Section]) -> list[Section]:
 
 def _substitute(text: str) -> str:
     def value(match: re.Match[str]) -> str:
-        return os.environ.get(match.group(1), os.environ.get(match.group(1).upper(), ""))
+        name = match.group(1)
+        return os.environ.get(name, os.environ.get(name.upper(), ""))
 
     return _VAR.sub(value, text)
 

@@ -414,8 +414,10 @@ def _path(value: str, base_dir: str) -> str:
 def _stream(r: _Reader, key: str, base_dir: str, allow_merge: bool) -> StreamConfig:
     value = r.get(key, "console")
     if isinstance(value, str):
-        if value in ("console", "null"):
-            return StreamConfig(value)
+        if value == "console":
+            return StreamConfig("console")
+        if value == "null":
+            return StreamConfig("null")
         if value == "stdout":
             if allow_merge:
                 return StreamConfig("stdout")
@@ -425,7 +427,9 @@ def _stream(r: _Reader, key: str, base_dir: str, allow_merge: bool) -> StreamCon
         return StreamConfig("file", _path(value, base_dir))
     if isinstance(value, dict):
         return _stream_table(r, key, value, base_dir)
-    raise r.error(key, f"expected a file name, 'console', 'null' or a table, got {value!r}")
+    raise r.error(
+        key, f"expected a file name, 'console', 'null' or a table, got {value!r}"
+    )
 
 
 def _stream_table(
@@ -450,5 +454,7 @@ def _stream_table(
     elif stamps is False:
         stamps = None
     elif not isinstance(stamps, str) or not stamps:
-        raise r.error(key, f"timestamps: expected true, false or a format, got {stamps!r}")
+        raise r.error(
+            key, f"timestamps: expected true, false or a format, got {stamps!r}"
+        )
     return StreamConfig("file", _path(path, base_dir), max_bytes, backups, stamps)
