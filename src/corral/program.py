@@ -513,7 +513,7 @@ class Run:
         merge = cfg.stderr.kind == "stdout"
         popen, pipes = spawn(
             LaunchSpec(
-                argv=cfg.argv,
+                argv=cfg.argv_for(process.index),
                 cwd=cfg.cwd,
                 env=launch_env(cfg, process, ctx.session),
                 user=cfg.user,
@@ -598,7 +598,7 @@ def launch_env(cfg: ProgramConfig, process: Process, session: str) -> dict[str, 
             env.update(HOME=pw.pw_dir, USER=pw.pw_name, LOGNAME=pw.pw_name)
         except KeyError:
             pass  # spawn reports the unknown user
-    env.update(cfg.env)
+    env.update(cfg.env_for(process.index))
     env.update(
         CORRAL_PROGRAM=cfg.name,
         CORRAL_PROCESS=process.name,

@@ -87,6 +87,23 @@ class ProgramConfig:
     file: str = ""
     line: int | None = None
     notes: tuple[str, ...] = field(default=(), compare=False)
+    # True when argv and env values hold per-process fields in str.format
+    # syntax ({process_num}, {wid}), as circus and supervisord files can.
+    template: bool = False
+
+    def argv_for(self, index: int) -> tuple[str, ...]:
+        """The command line of process INDEX (0-based)."""
+        if not self.template:
+            return self.argv
+        fields = _process_fields(self.name, index)
+        return tuple(arg.format_map(fields) for arg in self.argv)
+
+    def env_for(self, index: int) -> tuple[tuple[str, str], ...]:
+        """The configured environment of process INDEX (0-based)."""
+        if not self.template:
+            return self.env
+        fields = _process_fields(self.name, index)
+        return tuple((k, v.format_map(fields)) for k, v in self.env)
 
     def launch_key(self) -> tuple[Any, ...]:
         """What a process is started with; a change here means restart."""
@@ -102,6 +119,11 @@ class ProgramConfig:
             self.stdout,
             self.stderr,
         )
+
+
+def _process_fields(name: str, index: int) -> dict[str, object]:
+    return {"process_num": index, "wid": index + 1, "program_name": name,
+            "name": name}
 
 
 @dataclass(frozen=True)
