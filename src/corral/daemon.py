@@ -114,6 +114,7 @@ class Daemon:
         starting.cancel()
 
         await self.server.close()
+        self.console.flush()
         remove_files(cfg.state_dir)
         log.info("corral pid=%d exiting with status %d", os.getpid(),
                  self.exit_status)

@@ -20,12 +20,14 @@ as they were read.
 from __future__ import annotations
 
 import asyncio
+import collections
 import errno
 import hashlib
 import logging
 import os
 import stat
 import sys
+import threading
 import time
 from collections.abc import Callable
 from datetime import datetime
@@ -34,7 +36,10 @@ from corral.config.model import StreamConfig
 
 log = logging.getLogger("corral.output")
 
-READ_SIZE = 256 * 1024
+# Reads start small and grow while the pipe keeps filling them, so a chatty
+# program is read in large gulps and a quiet one costs no large buffers.
+READ_MIN = 64 * 1024
+READ_MAX = 1024 * 1024
 TAIL_BYTES = 64 * 1024
 PARTIAL_LIMIT = 64 * 1024
 IDENTITY_CHECK_SECONDS = 1.0
@@ -56,6 +61,7 @@ class PipeReader:
         self.on_eof = on_eof
         self.closed = False
         self.bytes_read = 0
+        self.size = READ_MIN
         loop.add_reader(fd, self._readable)
 
     def inode(self) -> int | None:
@@ -66,7 +72,7 @@ class PipeReader:
 
     def _readable(self) -> None:
         try:
-            data = os.read(self.fd, READ_SIZE)
+            data = os.read(self.fd, self.size)
         except BlockingIOError:
             return
         except OSError as exc:
@@ -74,6 +80,10 @@ class PipeReader:
             data = b""
         if data:
             self.bytes_read += len(data)
+            if len(data) == self.size:
+                self.size = min(self.size * 2, READ_MAX)
+            elif len(data) < READ_MIN:
+                self.size = READ_MIN
             self.on_data(data)
             return
         self.close()
@@ -333,9 +343,15 @@ class Console:
     terminal and NO_COLOR is not set. Only complete lines are shown, so
     lines of different programs never mix; a last line without a newline
     is shown when its pipe closes.
+
+    A terminal or a pipe can stop taking bytes (a paused terminal, a log
+    collector that hangs). Writes to those go through one writer thread
+    with a bounded queue, so the event loop, and with it every program's
+    output, never waits on the console; what does not fit is counted.
     """
 
     COLOURS = (32, 33, 34, 35, 36, 92, 93, 94, 95, 96)
+    QUEUE_LIMIT = 8 * 1024 * 1024
 
     def __init__(self, fd: int = 1, colour: bool | None = None) -> None:
         self.fd = fd
@@ -344,8 +360,20 @@ class Console:
         self.colour = colour
         self.health = Health("console")
         self.joiners: dict[object, LineJoiner] = {}
+        self.stampers: dict[object, Stamper] = {}
         self.prefixes: dict[str, bytes] = {}
         self.width = 0
+        try:
+            regular = stat.S_ISREG(os.fstat(fd).st_mode)
+        except OSError:
+            regular = True
+        self.queue: collections.deque[bytes] | None = None
+        if not regular:
+            self.queue = collections.deque()
+            self.queued = 0
+            self.cond = threading.Condition()
+            threading.Thread(target=self._drain, name="corral-console",
+                             daemon=True).start()
 
     def prefix(self, name: str) -> bytes:
         cached = self.prefixes.get(name)
@@ -360,36 +388,76 @@ class Console:
         cached = self.prefixes[name] = label + " │ ".encode()
         return cached
 
-    def write(self, key: object, name: str, data: bytes) -> None:
+    def write(self, key: object, name: str, data: bytes,
+              stamps: str | None = None) -> None:
         joiner = self.joiners.setdefault(key, LineJoiner())
-        self._emit(name, joiner.feed(data))
+        self._emit(key, name, joiner.feed(data), stamps)
 
-    def end(self, key: object, name: str) -> None:
+    def end(self, key: object, name: str, stamps: str | None = None) -> None:
         joiner = self.joiners.pop(key, None)
         if joiner is not None and joiner.partial:
-            self._emit(name, joiner.flush())
+            self._emit(key, name, joiner.flush(), stamps)
+        self.stampers.pop(key, None)
 
-    def _emit(self, name: str, data: bytes) -> None:
+    def _emit(self, key: object, name: str, data: bytes,
+              stamps: str | None) -> None:
         if not data:
             return
+        if stamps:
+            stamper = self.stampers.get(key)
+            if stamper is None:
+                stamper = self.stampers[key] = Stamper(stamps)
+            data = stamper.apply(data)
         prefix = self.prefix(name)
         lines = data.split(b"\n")
         if lines[-1] == b"":
             lines.pop()
-        out = b"".join(prefix + line + b"\n" for line in lines)
-        try:
-            _write_all(self.fd, out)
-        except OSError as exc:
-            self.health.failed(len(data), exc.strerror or str(exc))
-            return
-        self.health.succeeded()
+        self._out(b"".join(prefix + line + b"\n" for line in lines))
 
     def message(self, text: str) -> None:
         """A line of corral's own, shown between the programs' lines."""
-        try:
-            _write_all(self.fd, text.encode() + b"\n")
-        except OSError:
-            pass
+        self._out(text.encode() + b"\n")
+
+    def _out(self, data: bytes) -> None:
+        if self.queue is None:
+            try:
+                _write_all(self.fd, data)
+            except OSError as exc:
+                self.health.failed(len(data), exc.strerror or str(exc))
+                return
+            self.health.succeeded()
+            return
+        with self.cond:
+            if self.queued + len(data) > self.QUEUE_LIMIT:
+                self.health.failed(len(data), "the console is not taking output")
+                return
+            self.queue.append(data)
+            self.queued += len(data)
+            self.cond.notify()
+
+    def _drain(self) -> None:
+        assert self.queue is not None
+        while True:
+            with self.cond:
+                while not self.queue:
+                    self.cond.wait()
+                data = self.queue.popleft()
+            try:
+                _write_all(self.fd, data)
+            except OSError as exc:
+                self.health.failed(len(data), exc.strerror or str(exc))
+            else:
+                self.health.succeeded()
+            with self.cond:
+                self.queued -= len(data)
+                self.cond.notify_all()
+
+    def flush(self, timeout: float = 5.0) -> None:
+        """Wait (a bounded time) until queued output has been written."""
+        if self.queue is None:
+            return
+        with self.cond:
+            self.cond.wait_for(lambda: self.queued == 0, timeout)
 
 
 # ---------------------------------------------------------------------------
@@ -470,37 +538,46 @@ class OutputStream:
         self.bytes = 0
 
     @property
-    def dropped(self) -> int:
+    def health(self) -> Health | None:
         if self.file is not None:
-            return self.file.health.dropped
+            return self.file.health
         if self.config.kind == "console":
-            return 0
-        return 0
+            return self.sinks.console.health
+        return None
+
+    @property
+    def dropped(self) -> int:
+        return self.health.dropped if self.health is not None else 0
 
     @property
     def failing(self) -> str | None:
-        return self.file.health.failing if self.file is not None else None
+        return self.health.failing if self.health is not None else None
 
     def attach(self, loop: asyncio.AbstractEventLoop, fd: int,
                on_eof: Callable[[], None]) -> PipeReader:
         """Start reading one generation's pipe into this stream."""
         key = object()
+        file = self.file
+        console = self.sinks.console if self.config.kind == "console" else None
+        stamps = self.config.timestamps
+        tail = None if file is not None else self.tail
 
         def data(chunk: bytes) -> None:
             self.bytes += len(chunk)
-            self.tail.add(chunk)
-            if self.file is not None:
-                self.file.write(key, chunk)
-            elif self.config.kind == "console":
-                self.sinks.console.write(key, self.name, chunk)
-            for follower in list(self.followers):
+            if tail is not None:
+                tail.add(chunk)
+            if file is not None:
+                file.write(key, chunk)
+            elif console is not None:
+                console.write(key, self.name, chunk, stamps)
+            for follower in self.followers:
                 follower(self.name, chunk)
 
         def eof() -> None:
-            if self.file is not None:
-                self.file.end(key)
-            elif self.config.kind == "console":
-                self.sinks.console.end(key, self.name)
+            if file is not None:
+                file.end(key)
+            elif console is not None:
+                console.end(key, self.name, stamps)
             on_eof()
 
         return PipeReader(loop, fd, data, eof)

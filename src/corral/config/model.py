@@ -13,6 +13,7 @@ import os
 import shlex
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, Literal
 
 from corral.errors import ConfigError, UsageError
@@ -208,6 +209,7 @@ PROGRAM_KEYS = frozenset(
         "priority",
         "depends_on",
         "critical",
+        "timestamps",
     }
 )
 
@@ -305,8 +307,9 @@ def build_program(
     user = r.text("user", None)
     group = r.text("group", None)
     umask = _umask(r)
-    stdout = _stream(r, "stdout", base_dir, allow_merge=False)
-    stderr = _stream(r, "stderr", base_dir, allow_merge=True)
+    stamps = _timestamps(r, "timestamps", r.get("timestamps", False))
+    stdout = _stream(r, "stdout", base_dir, allow_merge=False, stamps=stamps)
+    stderr = _stream(r, "stderr", base_dir, allow_merge=True, stamps=stamps)
 
     return ProgramConfig(
         name=name,
@@ -433,11 +436,27 @@ def _path(value: str, base_dir: str) -> str:
     return os.path.normpath(os.path.join(base_dir, os.path.expanduser(value)))
 
 
-def _stream(r: _Reader, key: str, base_dir: str, allow_merge: bool) -> StreamConfig:
+def _timestamps(r: _Reader, key: str, value: Any) -> str | None:
+    if value is True:
+        return DEFAULT_TIMESTAMP
+    if value is False or value is None:
+        return None
+    if isinstance(value, str) and value:
+        try:
+            datetime.now().strftime(value)
+        except ValueError as exc:
+            raise r.error(key, f"invalid time format {value!r}: {exc}") from None
+        return value
+    raise r.error(key, f"expected true, false or a time format, got {value!r}")
+
+
+def _stream(
+    r: _Reader, key: str, base_dir: str, allow_merge: bool, stamps: str | None
+) -> StreamConfig:
     value = r.get(key, "console")
     if isinstance(value, str):
         if value == "console":
-            return StreamConfig("console")
+            return StreamConfig("console", timestamps=stamps)
         if value == "null":
             return StreamConfig("null")
         if value == "stdout":
@@ -446,9 +465,11 @@ def _stream(r: _Reader, key: str, base_dir: str, allow_merge: bool) -> StreamCon
             raise r.error(key, "expected a file, 'console' or 'null', got 'stdout'")
         if not value:
             raise r.error(key, "expected a file, 'console' or 'null', got ''")
-        return StreamConfig("file", _path(value, base_dir))
+        return StreamConfig("file", _path(value, base_dir), timestamps=stamps)
     if isinstance(value, dict):
-        return _stream_table(r, key, value, base_dir)
+        table = dict(value)
+        table.setdefault("timestamps", stamps or False)
+        return _stream_table(r, key, table, base_dir)
     raise r.error(
         key, f"expected a file name, 'console', 'null' or a table, got {value!r}"
     )
@@ -470,13 +491,5 @@ def _stream_table(
     for sub, val in (("max_bytes", max_bytes), ("backups", backups)):
         if isinstance(val, bool) or not isinstance(val, int) or val < 0:
             raise r.error(key, f"{sub}: expected a whole number >= 0, got {val!r}")
-    stamps = table.get("timestamps", False)
-    if stamps is True:
-        stamps = DEFAULT_TIMESTAMP
-    elif stamps is False:
-        stamps = None
-    elif not isinstance(stamps, str) or not stamps:
-        raise r.error(
-            key, f"timestamps: expected true, false or a format, got {stamps!r}"
-        )
+    stamps = _timestamps(r, key, table.get("timestamps", False))
     return StreamConfig("file", _path(path, base_dir), max_bytes, backups, stamps)
