@@ -107,10 +107,12 @@ class Daemon:
                  cfg.path, self.server.path)
 
         # Start the programs; a stop signal may interrupt this at any point.
+        self.supervisor.on_critical = self._critical_failed
         starting = asyncio.ensure_future(self.supervisor.start_all())
-        reaper.reap()  # anything that exited before SIGCHLD was handled
+        finished = asyncio.ensure_future(self.done.wait())
+        await asyncio.wait({starting, finished}, return_when=asyncio.FIRST_COMPLETED)
         self._report_ready()
-        await self.done.wait()
+        await finished
         starting.cancel()
 
         await self.server.close()
@@ -136,12 +138,29 @@ class Daemon:
         if self.stopping is None:
             log.info("received %s: stopping every program (again to kill them "
                      "at once)", name)
+            self.supervisor.closing = True  # no spawn after this moment
             self.stopping = asyncio.ensure_future(self._shutdown())
             return
         if name == "SIGINT" or self.interrupts >= 3:
             log.warning("received %s again: killing every program now", name)
             self.supervisor.kill_everything()
             self.exit_status = 1
+
+    def _critical_failed(self, process: Any) -> None:
+        status = process.exit_code
+        if status is None:
+            self.exit_status = 1
+        elif status < 0:
+            self.exit_status = 128 - status
+        else:
+            self.exit_status = status
+        why = (f"critical program {process.name} {process.state.value} "
+               f"({process.reason or 'no reason'}); exiting with status "
+               f"{self.exit_status}")
+        log.error("%s", why)
+        if self.stopping is None:
+            self.supervisor.closing = True
+            self.stopping = asyncio.ensure_future(self._shutdown())
 
     async def shutdown(self, why: str) -> None:
         """Stop every program, then let the daemon exit. Waits for the end."""

@@ -138,6 +138,7 @@ class Process:
         self.outputs: dict[str, OutputStream] = {}
         self.closing = False
         self.escalated = False
+        self.on_state: Callable[[Process], None] | None = None
         self._waiters: list[asyncio.Future[None]] = []
 
     def __repr__(self) -> str:
@@ -165,6 +166,8 @@ class Process:
         for waiter in waiters:
             if not waiter.done():
                 waiter.set_result(None)
+        if self.on_state is not None:
+            self.on_state(self)
 
     def _ignore(self) -> None:
         pass
@@ -615,6 +618,7 @@ class Program:
         self.config = config
         self.ctx = ctx
         self.processes: list[Process] = []
+        self.on_state: Callable[[Process], None] | None = None
         self.resize(config.numprocs)
 
     def __repr__(self) -> str:
@@ -625,6 +629,7 @@ class Program:
 
     def new_process(self, index: int) -> Process:
         process = Process(self.config, index, self._launch, self.ctx.loop)
+        process.on_state = self.on_state
         self._attach_outputs(process)
         return process
 

@@ -10,14 +10,17 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from corral.config.model import Config, ProgramConfig
 from corral.errors import ActionFailed, UnknownName, UsageError
-from corral.program import DOWN, Context, Event, Process, Program
+from corral.program import DOWN, Context, Event, Process, Program, State
 
 log = logging.getLogger("corral.supervisor")
+
+# Spawns between two looks at pending signals during start-up.
+SPAWN_BATCH = 8
 
 
 class Supervisor:
@@ -28,8 +31,24 @@ class Supervisor:
         self.ctx = ctx
         self.programs: dict[str, Program] = {}
         self.closing = False
+        self.background: set[asyncio.Future[None]] = set()
+        self.on_critical: Callable[[Process], None] | None = None
         for prog in config.ordered():
-            self.programs[prog.name] = Program(prog, ctx)
+            self._add(Program(prog, ctx))
+
+    def _add(self, prog: Program) -> Program:
+        prog.on_state = self._state_changed
+        for process in prog.processes:
+            process.on_state = self._state_changed
+        self.programs[prog.config.name] = prog
+        return prog
+
+    def _state_changed(self, process: Process) -> None:
+        """A critical program that fails for good ends the daemon."""
+        if (process.config.critical and not self.closing
+                and process.state in (State.FATAL, State.EXITED)
+                and self.on_critical is not None):
+            self.on_critical(process)
 
     # -- names ---------------------------------------------------------------
 
@@ -79,37 +98,44 @@ class Supervisor:
 
     # -- start, stop, restart --------------------------------------------------
 
-    async def start_all(self) -> list[dict[str, Any]]:
-        """Start every program with autostart, dependencies first."""
-        tasks = [
-            asyncio.ensure_future(self._start_program(prog))
-            for prog in self.programs.values()
-            if prog.config.autostart
-        ]
-        results: list[dict[str, Any]] = []
-        for outcome in await asyncio.gather(*tasks, return_exceptions=True):
-            if isinstance(outcome, BaseException):
-                if isinstance(outcome, asyncio.CancelledError):
-                    continue
-                results.append({"ok": False, "message": str(outcome)})
-            else:
-                results.extend(outcome)
-        return results
+    async def start_all(self) -> None:
+        """Start every program with autostart, in start order.
 
-    async def _start_program(self, prog: Program) -> list[dict[str, Any]]:
+        Returns once every program that depends on nothing has been
+        spawned; programs with dependencies start in the background when
+        what they need is running. A stop signal is let in every few
+        spawns, so shutdown can interrupt a long start-up at any point.
+        """
+        spawned = 0
+        for prog in list(self.programs.values()):
+            if not prog.config.autostart:
+                continue
+            if prog.config.depends_on:
+                task = asyncio.ensure_future(self._start_after_deps(prog))
+                self.background.add(task)
+                task.add_done_callback(self.background.discard)
+                continue
+            for process in prog.processes:
+                if self.closing:
+                    return
+                process.handle(Event.START)
+                spawned += 1
+                if spawned % SPAWN_BATCH == 0:
+                    await asyncio.sleep(0)
+
+    async def _start_after_deps(self, prog: Program) -> None:
         for dep in prog.config.depends_on:
-            needed = self.programs[dep].processes
+            needed = self.programs[dep].processes if dep in self.programs else []
             try:
                 await asyncio.gather(*(p.wait_started() for p in needed))
             except ActionFailed as exc:
-                message = f"{prog.config.name}: not started, {dep} failed ({exc})"
-                log.error("%s", message)
-                return [{"name": prog.config.name, "ok": False, "message": message}]
+                log.error("%s: not started because %s did not start (%s)",
+                          prog.config.name, dep, exc)
+                return
         if self.closing:
-            return []
+            return
         for process in prog.processes:
             process.handle(Event.START)
-        return []
 
     async def start(self, processes: list[Process]) -> list[dict[str, Any]]:
         """Start processes and wait until each runs or fails."""
@@ -167,6 +193,8 @@ class Supervisor:
     async def shutdown(self) -> None:
         """Stop everything, dependents before what they depend on."""
         self.closing = True
+        for task in list(self.background):
+            task.cancel()
         for prog in self.programs.values():
             for process in prog.processes:
                 process.closing = True
@@ -252,8 +280,7 @@ class Supervisor:
             was_up = any(p.want_up for p in prog.processes)
             await self.stop(list(prog.processes))
             prog.drop(list(prog.processes))
-            fresh = Program(config.programs[name], self.ctx)
-            self.programs[name] = fresh
+            fresh = self._add(Program(config.programs[name], self.ctx))
             if was_up:
                 for process in fresh.processes:
                     process.handle(Event.START)
@@ -266,8 +293,7 @@ class Supervisor:
                 await self.scale(name, new_cfg.numprocs)
 
         for name in added:
-            prog = Program(config.programs[name], self.ctx)
-            self.programs[name] = prog
+            prog = self._add(Program(config.programs[name], self.ctx))
             if prog.config.autostart:
                 for process in prog.processes:
                     process.handle(Event.START)
