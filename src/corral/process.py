@@ -608,19 +608,18 @@ class Child:
             return False
         return signal_group(self.pgid, sig)
 
-    def send_tree(self, sig: int) -> int:
+    def send_tree(self, sig: int) -> bool:
         """Signal the group and every other process that belongs here.
 
-        Returns how many processes outside the group were signalled.
+        Returns False when there was no process left to signal.
         """
-        self.send_group(sig)
-        outside = 0
+        sent = self.send_group(sig)
         for info in self.find_members():
             self._watch(info)
             if info.pgid != self.pgid:
                 self._send(info.pid, sig)
-                outside += 1
-        return outside
+                sent = True
+        return sent
 
     def terminate(self, sig: int) -> None:
         """Start a graceful stop: the signal and SIGCONT to every member."""

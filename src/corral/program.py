@@ -578,8 +578,7 @@ class Run:
         if target == "main":
             return self.child.send_main(sig)
         if target == "tree":
-            sent = self.child.send_group(sig)
-            return self.child.send_tree(sig) > 0 or sent
+            return self.child.send_tree(sig)
         return self.child.send_group(sig)
 
     def close(self) -> None:
