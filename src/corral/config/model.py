@@ -85,8 +85,9 @@ class ProgramConfig:
     priority: int = 0
     depends_on: tuple[str, ...] = ()
     critical: bool = False
-    file: str = ""
-    line: int | None = None
+    # Where the program was defined: for messages, not part of its meaning.
+    file: str = field(default="", compare=False)
+    line: int | None = field(default=None, compare=False)
     notes: tuple[str, ...] = field(default=(), compare=False)
     # True when argv and env values hold per-process fields in str.format
     # syntax ({process_num}, {wid}), as circus and supervisord files can.
