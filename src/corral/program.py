@@ -538,6 +538,7 @@ class Run:
             self.readers.append(err.attach(ctx.loop, pipes.stderr, self._eof))
             self.open_pipes += 1
         self.over = False
+        self.hunted = False
         ctx.on_change()
 
     @property
@@ -552,9 +553,28 @@ class Run:
         self._maybe_over()
 
     def _maybe_over(self) -> None:
-        if not self.over and self.child.gone and self.open_pipes == 0:
-            self.over = True
-            self.process.handle(Event.GONE)
+        if self.over or not self.child.gone:
+            return
+        if self.open_pipes > 0:
+            # Every process we know of is gone: the pipes are at end of
+            # file now, unless something we never saw still holds them.
+            for reader in list(self.readers):
+                reader.drain()
+            if self.open_pipes > 0 and not self.hunted:
+                self.hunted = True
+                self._hunt_pipe_holders()
+            return
+        self.over = True
+        self.process.handle(Event.GONE)
+
+    def _hunt_pipe_holders(self) -> None:
+        inodes = [i for r in self.readers if not r.closed
+                  for i in [r.inode()] if i is not None]
+        found = self.child.adopt_pipe_holders(inodes)
+        if found:
+            log.warning("%s: pid(s) %s outlived the program and hold its output "
+                        "open; stopping them too", self.process.name,
+                        ", ".join(map(str, found)))
 
     def terminate(self, sig: int) -> None:
         self.child.terminate(sig)
@@ -568,7 +588,9 @@ class Run:
             return []
         inodes = [i for r in self.readers if not r.closed
                   for i in [r.inode()] if i is not None]
-        return self.child.kill_pipe_holders(inodes)
+        found = self.child.adopt_pipe_holders(inodes)
+        self.child.kill()
+        return found
 
     def leftovers(self) -> str:
         pids = sorted(info.pid for info in self.child.find_members())

@@ -318,3 +318,64 @@ def test_pid_1_reaps_forwards_and_exits_with_critical_status(env: Env) -> None:
     assert proc.wait(LONG) == 7
     assert "critical program main.0 exited" in env.read("up.err")
     assert not env.matching("orphans.py")
+
+
+def test_unclaimed_descendants_do_not_outlive_the_daemon(env: Env) -> None:
+    """A double-forked, setsid'd grandchild with a scrubbed environment and
+    no open pipe belongs to no program, yet `down` still ends it."""
+    env.write("ghost.py", """
+        import os, sys, time
+        if os.fork() == 0:
+            os.setsid()
+            if os.fork() == 0:
+                null = os.open(os.devnull, os.O_RDWR)
+                for fd in (0, 1, 2):
+                    os.dup2(null, fd)
+                env = {k: v for k, v in os.environ.items() if not k.startswith("CORRAL_")}
+                os.execve(sys.executable, [sys.executable, "-c",
+                          "import time; time.sleep(1000)", "ghost"], env)
+            os._exit(0)
+        print("spawned", flush=True)
+        time.sleep(1000)
+    """)
+    env.config("""
+        [programs.g]
+        cmd = ["python3", "ghost.py"]
+        stdout = "g.log"
+    """)
+    env.up()
+    env.wait_log("g.log", "spawned")
+    ghost = wait_for(lambda: env.matching("time.sleep(1000) ghost"), SHORT, "ghost")
+    assert len(ghost) == 1
+    env.ok("down")
+    assert not pid_alive(ghost[0])
+    assert "no program claims" in env.read(".corral/corral.log")
+
+
+def test_a_stranger_holding_the_output_pipe_is_stopped_at_once(env: Env) -> None:
+    """An escapee with a scrubbed environment that still holds stdout gets
+    the stop signal as soon as everything else is gone, not at the deadline."""
+    env.write("holder.py", """
+        import os, sys, time
+        if os.fork() == 0:
+            os.setsid()
+            if os.fork() == 0:
+                env = {k: v for k, v in os.environ.items() if not k.startswith("CORRAL_")}
+                os.execve(sys.executable, [sys.executable, "-c",
+                          "import time; print('holder', flush=True); time.sleep(1000)"],
+                          env)
+            os._exit(0)
+        time.sleep(1000)
+    """)
+    env.config("""
+        [programs.h]
+        cmd = ["python3", "holder.py"]
+        stop_timeout = 20
+        stdout = "h.log"
+    """)
+    env.up()
+    env.wait_log("h.log", "holder")
+    began = time.monotonic()
+    env.ok("stop", "h")
+    assert time.monotonic() - began < 5
+    assert env.matching("print('holder'") == []
