@@ -1,11 +1,4 @@
-"""The control client against a small scripted server on a Unix socket.
-
-`ScriptServer` listens in the test's temporary directory. Each connection
-takes the next script from its queue: it reads the whole request, then
-plays the script, a list of byte strings written one `sendall` each, or
-`threading.Event`s it waits for before going on, and closes. Reading the
-request first matters: closing a Unix socket with unread data makes the
-peer's next read fail with ECONNRESET, which would make the tests racy.
+"""The control client against `ScriptServer`, a scripted Unix socket server.
 
 The `_Reader` tests at the end feed a fake socket one byte per `recv`, so
 replies split at every possible point are covered deterministically.
@@ -15,11 +8,10 @@ from __future__ import annotations
 
 import json
 import os
-import select
 import socket
 import threading
-from collections.abc import Iterator
 from pathlib import Path
+from types import GeneratorType
 from typing import Any
 
 import pytest
@@ -33,120 +25,18 @@ from corral.errors import (
     UnknownName,
     UsageError,
 )
-
-# Only catches hangs: every exchange here takes microseconds.
-SHORT_TIMEOUT = 5.0
+from tests.unit.conftest import (
+    SHORT_TIMEOUT,
+    ExpectClose,
+    Script,
+    ScriptServer,
+    chunked,
+    json_reply,
+    reply,
+)
 
 # A timeout meant to expire, for the one test of the client's timeout.
 EXPIRING_TIMEOUT = 0.01
-
-
-
-class ExpectClose:
-    """A script step: wait until the client closes its end."""
-
-
-Script = list[bytes | threading.Event | ExpectClose]
-
-
-def reply(status: str, body: bytes, *headers: str) -> bytes:
-    head = "".join(f"{h}\r\n" for h in headers)
-    return (f"HTTP/1.1 {status}\r\n{head}Content-Length: {len(body)}\r\n\r\n"
-            .encode() + body)
-
-
-def json_reply(status: str, data: Any) -> bytes:
-    return reply(status, json.dumps(data).encode(), "Content-Type: application/json")
-
-
-def chunked(status: str, *chunks: bytes) -> bytes:
-    body = b"".join(b"%x\r\n%s\r\n" % (len(c), c) for c in chunks)
-    return (f"HTTP/1.1 {status}\r\nTransfer-Encoding: chunked\r\n\r\n".encode()
-            + body + b"0\r\n\r\n")
-
-
-class ScriptServer:
-    """One thread answering connections with scripts, in order."""
-
-    def __init__(self, path: str) -> None:
-        self.path = path
-        self.listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.listener.bind(path)
-        self.listener.listen(8)
-        self.scripts: list[Script] = []
-        self.requests: list[tuple[str, dict[str, str], bytes]] = []
-        self.errors: list[BaseException] = []
-        self.saw_close = False
-        self._wake_r, self._wake_w = os.pipe()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
-
-    def answer(self, *items: bytes | threading.Event | ExpectClose) -> None:
-        self.scripts.append(list(items))
-
-    def _run(self) -> None:
-        while True:
-            ready, _, _ = select.select([self.listener, self._wake_r], [], [])
-            if self._wake_r in ready:
-                return
-            conn, _ = self.listener.accept()
-            with conn:
-                conn.settimeout(SHORT_TIMEOUT)
-                try:
-                    self._serve(conn)
-                except Exception as exc:  # surfaced by close()
-                    self.errors.append(exc)
-
-    def _serve(self, conn: socket.socket) -> None:
-        data = b""
-        while b"\r\n\r\n" not in data:
-            more = conn.recv(4096)
-            assert more, "the client closed before ending its request"
-            data += more
-        head, body = data.split(b"\r\n\r\n", 1)
-        first, *lines = head.decode().split("\r\n")
-        headers = {k.lower(): v.strip() for k, _, v in
-                   (line.partition(":") for line in lines)}
-        while len(body) < int(headers.get("content-length", 0)):
-            body += conn.recv(4096)
-        self.requests.append((first, headers, body))
-
-        script = self.scripts.pop(0)
-        for item in script:
-            if isinstance(item, threading.Event):
-                assert item.wait(SHORT_TIMEOUT), "the test never opened the gate"
-            elif isinstance(item, ExpectClose):
-                assert conn.recv(1) == b"", "the client sent more"
-                self.saw_close = True
-            else:
-                conn.sendall(item)
-
-    def close(self) -> None:
-        if self.listener.fileno() == -1:
-            return
-        os.write(self._wake_w, b"x")
-        self._thread.join(SHORT_TIMEOUT)
-        assert not self._thread.is_alive()
-        self.listener.close()
-        os.close(self._wake_r)
-        os.close(self._wake_w)
-        if self.errors:
-            raise self.errors[0]
-
-
-def open_fds() -> set[str]:
-    return set(os.listdir("/proc/self/fd"))
-
-
-@pytest.fixture
-def server(tmp_path: Path) -> Iterator[ScriptServer]:
-    """A scripted server; the test fails if it or the client leaks an fd."""
-    before = open_fds()
-    srv = ScriptServer(str(tmp_path / "corral.sock"))
-    yield srv
-    srv.close()
-    assert srv.scripts == [], "some scripted replies were never asked for"
-    assert open_fds() == before
 
 
 @pytest.fixture
@@ -373,6 +263,8 @@ def test_stream_left_early_closes_its_socket(server: ScriptServer, client: Clien
     server.answer(head + b"2\r\nx\n\r\n", ExpectClose())
     chunks = client.stream("/v1/logs?follow=1")
     assert next(chunks) == b"x\n"
+    # Annotated as an Iterator, it is a generator: close() runs its finally.
+    assert isinstance(chunks, GeneratorType)
     chunks.close()
     server.close()  # returns once the server read EOF, or raises
     assert server.saw_close
