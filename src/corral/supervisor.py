@@ -166,7 +166,9 @@ class Supervisor:
         return f"{process.name} pid={process.pid} {process.state.value}"
 
     async def _stopped(self, process: Process) -> str:
-        await process.wait_until(DOWN)
+        if not await process.wait_stopped():
+            raise ActionFailed(f"{process.name} was stopped, then started again "
+                               "by another request")
         report = process.stop_report
         took = f" in {report.duration:.3f} s" if report and report.duration else ""
         return f"{process.name} {process.state.value}{took}"

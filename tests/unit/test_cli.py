@@ -156,7 +156,6 @@ def test_bad_signal_is_refused_before_looking_for_a_config(
     )
 
 
-@pytest.mark.xfail(strict=True, reason="src: parse_signal lets int() raise ValueError")
 def test_regression_superscript_digit_signal_is_a_usage_error(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
@@ -267,8 +266,6 @@ def test_unreadable_toml_falls_back_to_the_default_state_dir(here: Path) -> None
     assert socket_path(args_for("-c", "c.toml")) == str(here / ".corral" / "corral.sock")
 
 
-@pytest.mark.xfail(strict=True, reason="src: _state_dir reads state_dir only from "
-                   "files named *.toml, while `load` reads TOML by content")
 def test_regression_state_dir_of_a_toml_file_without_extension(here: Path) -> None:
     """The daemon and the client must agree on where the socket is.
 

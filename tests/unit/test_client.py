@@ -204,8 +204,6 @@ def test_garbage_and_early_close_are_control_errors(
     assert len(str(info.value)) < 120
 
 
-@pytest.mark.xfail(strict=True, reason="src: int() on header values and chunk sizes "
-                   "raises a bare ValueError")
 @pytest.mark.parametrize(
     "data",
     [
@@ -306,7 +304,6 @@ def test_socket_path_through_a_file_is_not_running(tmp_path: Path) -> None:
         Client(path).request("GET", "/v1/info")
 
 
-@pytest.mark.xfail(strict=True, reason="src: OSError without strerror shows 'None'")
 def test_regression_too_long_socket_path_says_why(tmp_path: Path) -> None:
     """AF_UNIX paths end at 107 bytes; the message must say so, not 'None'."""
     path = str(tmp_path / ("d" * 120) / "corral.sock")
@@ -332,7 +329,7 @@ def test_client_timeout_is_a_control_error(tmp_path: Path) -> None:
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
         sock.bind(path)
         sock.listen(1)  # the kernel accepts for us; nobody ever answers
-        with pytest.raises(ControlError, match="lost the connection"):
+        with pytest.raises(ControlError, match="did not answer within"):
             Client(path, timeout=EXPIRING_TIMEOUT).request("GET", "/v1/info")
 
 

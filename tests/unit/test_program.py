@@ -711,8 +711,6 @@ def test_start_during_the_cleanup_of_an_always_process(harness: Harness) -> None
     assert p.state is State.STARTING
 
 
-@pytest.mark.xfail(strict=True, reason="src: uptime is measured at GONE, not at the "
-                   "leader's exit")
 def test_regression_quick_crash_with_stubborn_leftovers_is_a_failed_start(
     harness: Harness,
 ) -> None:
@@ -735,8 +733,6 @@ def test_regression_quick_crash_with_stubborn_leftovers_is_a_failed_start(
     assert p.failures == 1
 
 
-@pytest.mark.xfail(strict=True, reason="src: START/RESTART during the cleanup of an "
-                   "exit is dropped when the policy does not restart")
 def test_regression_restart_during_exit_cleanup_is_not_lost(harness: Harness) -> None:
     """A restart asked for while an exited run is being cleaned up still restarts.
 
@@ -755,15 +751,16 @@ def test_regression_restart_during_exit_cleanup_is_not_lost(harness: Harness) ->
     assert p.state is State.STARTING
 
 
-def test_stop_during_exit_cleanup_ends_exited_not_stopped(harness: Harness) -> None:
-    """Current behaviour: the exit came first, so the state names the exit."""
+def test_stop_during_exit_cleanup_ends_stopped(harness: Harness) -> None:
+    """A stop asked for while an exit is cleaned up is what the state says."""
     h = harness
     p = h.process()
     h.start_running(p)
     h.exit(p, 1)
     p.handle(Event.STOP)
     h.gone(p)
-    assert p.state is State.EXITED
+    assert p.state is State.STOPPED
+    assert p.exit_code == 1
     assert p.want_up is False
     assert h.launcher.launches == 1
 
@@ -1121,8 +1118,6 @@ def test_every_lifecycle_line_names_the_process_and_its_pid(
 # Clock handling
 
 
-@pytest.mark.xfail(strict=True, reason="src: `started_at or clock.time()` treats a "
-                   "launch at time 0.0 as no launch")
 def test_regression_launch_at_clock_zero_still_counts_uptime() -> None:
     """A timestamp of 0.0 is a time like any other, not a missing value.
 
