@@ -202,6 +202,7 @@ def test_crash_storm_keeps_the_daemon_responsive(env: Env) -> None:
         slowest = max(slowest, time.monotonic() - t)
         body = reply.split(b"\r\n\r\n", 1)[1]
         assert len(json.loads(body)["processes"]) == 50
+        time.sleep(0.1)  # ten looks a second: watch the storm, don't add to it
     used = cpu() - before
     # The daemon's own answer time; the CLI adds an interpreter start.
     assert slowest < 0.5
