@@ -124,32 +124,81 @@ def stat(pid: int) -> ProcInfo | None:
         return None
 
 
-def scan() -> dict[int, ProcInfo]:
-    """Every process visible in /proc, by pid."""
+def scan(floor: int = 0) -> dict[int, ProcInfo]:
+    """Every process visible in /proc with a pid above FLOOR, by pid."""
     table: dict[int, ProcInfo] = {}
     for entry in os.listdir("/proc"):
-        if entry.isdigit():
+        if entry.isdigit() and int(entry) > floor:
             info = stat(int(entry))
             if info is not None:
                 table[info.pid] = info
     return table
 
 
-_shared: dict[int, ProcInfo] | None = None
+# One scan serves every child that asks within the same loop iteration;
+# a scan above a floor serves only those whose floor is at least as high.
+_shared: tuple[int, dict[int, ProcInfo]] | None = None
 
 
-def shared_scan(loop: asyncio.AbstractEventLoop) -> dict[int, ProcInfo]:
-    """`scan`, taken at most once per event loop iteration."""
+def shared_scan(loop: asyncio.AbstractEventLoop, floor: int = 0) -> dict[int, ProcInfo]:
+    """`scan`, taken at most once per event loop iteration and floor."""
     global _shared
+    if _shared is not None and _shared[0] <= floor:
+        return _shared[1]
     if _shared is None:
-        _shared = scan()
         loop.call_soon(_forget_scan)
-    return _shared
+    table = scan(floor)
+    _shared = (floor, table)
+    return table
 
 
 def _forget_scan() -> None:
     global _shared
     _shared = None
+
+
+def forks_since_boot() -> int:
+    """How many processes the kernel has created since boot (/proc/stat)."""
+    try:
+        with open("/proc/stat", "rb") as f:
+            for line in f:
+                if line.startswith(b"processes "):
+                    return int(line.split()[1])
+    except (OSError, ValueError):
+        pass
+    return -1
+
+
+def _pid_max() -> int:
+    try:
+        with open("/proc/sys/kernel/pid_max") as f:
+            return int(f.read())
+    except (OSError, ValueError):
+        return 32768
+
+
+PID_MAX = _pid_max()
+
+
+def pid_floor(leader: int, forks_then: int) -> int:
+    """The lowest pid a process started after LEADER can have, or 0.
+
+    Pids grow until they wrap around at pid_max. While fewer processes than
+    half of pid_max were created since the leader, nothing created after it
+    can have a smaller pid, and a scan may skip every older process: in a
+    crash loop or a respawn, that is nearly all of them.
+    """
+    if forks_then < 0:
+        return 0
+    forks_now = forks_since_boot()
+    if forks_now < 0 or forks_now - forks_then >= PID_MAX // 2:
+        return 0
+    try:
+        with open("/proc/loadavg", "rb") as f:
+            last = int(f.read().split()[-1])
+    except (OSError, ValueError, IndexError):
+        return 0
+    return leader - 1 if last >= leader else 0
 
 
 def environ_value(pid: int, name: str) -> str | None:
@@ -429,6 +478,7 @@ class Child:
         self.started_wall = time.time()
         info = stat(self.pid)
         self.start_ticks = info.start if info else 0
+        self.forks_at_start = forks_since_boot()
         self.status: int | None = None
         self.on_leader_exit = on_leader_exit
         self.on_gone = on_gone
@@ -519,7 +569,7 @@ class Child:
         """
         leader_alive = self.status is None
         me = os.getpid()
-        table = shared_scan(self.loop)
+        table = shared_scan(self.loop, pid_floor(self.pid, self.forks_at_start))
         children: dict[int, list[int]] = {}
         for info in table.values():
             children.setdefault(info.ppid, []).append(info.pid)
