@@ -28,6 +28,12 @@ class Option:
     key: str
     value: str
     line: int
+    # The line where the value's text begins: the next one when the key's
+    # own line leaves the value empty and continuation lines carry it.
+    value_line: int = 0
+
+    def __post_init__(self) -> None:
+        self.value_line = self.value_line or self.line
 
 
 @dataclass
@@ -76,6 +82,8 @@ def parse_ini(
         # An indented line continues the previous value.
         if raw[0].isspace() and last is not None:
             piece = _strip_inline(stripped, inline_comments)
+            if not last.value:
+                last.value_line = number
             last.value = f"{last.value}\n{piece}" if last.value else piece
             continue
 

@@ -474,7 +474,7 @@ def _program(
     here = os.path.dirname(section.file)
     names = ctx.names(here)
     names.update(program_name=name, group_name=group)
-    value = _Values(section, names)
+    value = _Values(section, dict(names))
     numprocs = value.integer("numprocs", 1, 0, 10_000)
     num_start = value.integer("numprocs_start", 0, 0, 1_000_000)
     names.update(process_num=_FIELD, numprocs=numprocs)
@@ -1028,7 +1028,7 @@ def parse_environment(text: str, file: str, option: Option) -> dict[str, str]:
     i, end = 0, len(text)
 
     def fail(message: str, at: int) -> ConfigError:
-        line = option.line + text.count("\n", 0, at)
+        line = option.value_line + text.count("\n", 0, at)
         return ConfigError(message, file=file, line=line, key=option.key)
 
     while True:
@@ -1041,7 +1041,8 @@ def parse_environment(text: str, file: str, option: Option) -> dict[str, str]:
         # KEY =
         match = _KEY.match(text, i)
         if match is None:
-            raise fail(f"expected KEY=value at {text[i:i + 20]!r}", i)
+            shown = text[i : i + 20].replace("{{", "{").replace("}}", "}")
+            raise fail(f"expected KEY=value at {shown!r}", i)
         key = match.group(0)
         i = match.end()
         while i < end and text[i] in " \t":
@@ -1073,9 +1074,10 @@ def parse_environment(text: str, file: str, option: Option) -> dict[str, str]:
         pairs[key] = value
 
         # Then a comma or the end.
+        after = i
         while i < end and text[i].isspace():
             i += 1
         if i < end:
             if text[i] != ",":
-                raise fail(f"expected ',' after the value of {key}", i)
+                raise fail(f"expected ',' after the value of {key}", after)
             i += 1
