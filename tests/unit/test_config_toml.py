@@ -32,6 +32,8 @@ ERRORS = [
      "expected an integer"),
     ('[programs.a]\ncmd = "a"\nstop_signal = "NOPE"\n', 3, "stop_signal",
      "invalid signal 'NOPE'"),
+    ('[programs.a]\ncmd = "a"\nstop_signal = []\n', 3, "stop_signal",
+     "expected a signal name or number, got []"),
     ('[programs.a]\ncmd = "a"\nrestart = "sometimes"\n', 3, "restart",
      "expected always | on-failure | never"),
     ('[programs.a]\ncmd = "a"\nstdout = { file = "x", colour = 1 }\n', 3,

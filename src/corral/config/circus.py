@@ -147,8 +147,8 @@ _DOLLAR = re.compile(r"\$([A-Z]+[A-Z0-9_]*)")
 
 def read_circus(path: str) -> Config:
     """Read a circus `.ini` file. Raises `ConfigError` located at a line."""
-    main = os.path.abspath(path)
-    base_dir = os.path.dirname(main)
+    main = path
+    base_dir = os.path.dirname(os.path.abspath(path))
     ctx = _Context(base_dir)
     sections = _load(main, ctx)
 
@@ -203,7 +203,7 @@ def read_circus(path: str) -> Config:
             ctx.notes.append(f"{env_section.file}:{env_section.line}: "
                              f"[{env_section.name}] matches no watcher")
     return Config(
-        path=main,
+        path=os.path.abspath(main),
         state_dir=os.path.join(base_dir, ".corral"),
         programs=programs,
         notes=tuple(ctx.notes),
@@ -252,7 +252,7 @@ def _load(main: str, ctx: _Context) -> list[Section]:
             continue
         value = _substitute(option.value, settings, option, ctx.lookup())
         for item in value.split():
-            pattern = os.path.join(ctx.base_dir, pattern_of.format(item))
+            pattern = os.path.join(os.path.dirname(main), pattern_of.format(item))
             matches = sorted(glob.glob(pattern))
             if not matches:
                 ctx.notes.append(f"{main}:{option.line}: {key}: no file "
@@ -262,7 +262,7 @@ def _load(main: str, ctx: _Context) -> list[Section]:
                 if real in seen or os.path.isdir(real):
                     continue
                 seen.add(real)
-                sections += _included(os.path.abspath(match))
+                sections += _included(match)
     _no_twice(sections)
     return sections
 
@@ -433,7 +433,7 @@ def _watcher(
 ) -> ProgramConfig:
     """Translate one [watcher:x] into a `ProgramConfig`."""
     w = _Watcher(name, section, ctx.lookup(env))
-    here = os.path.dirname(section.file)
+    here = os.path.dirname(os.path.abspath(section.file))
 
     # circus defaults that differ from corral's.
     w.entries["stop_timeout"] = Entry(30.0, section.line)
@@ -486,8 +486,7 @@ def _watcher(
         notes=tuple(w.notes),
         warnings=tuple(w.warnings),
         template=template,
-        command_text=display_template(w.entries["cmd"].value)
-        if template else None,
+        command_text=display_template(w.entries["cmd"].value).replace("\n", " "),
     )
 
 
@@ -576,11 +575,6 @@ def _stream(w: _Watcher, stream: str) -> None:
         # circus hands such a process its own stdout; corral, its console.
         w.entries[stream] = Entry("console", w.section.line)
         return
-    for sub in opts:
-        if sub not in STREAM_OPTIONS:
-            raise _unknown(w.section, w.section.options[prefix + sub],
-                           {prefix + s for s in STREAM_OPTIONS})
-
     # The class: known by its short or dotted name, any case.
     klass = opts.get("class")
     kind = "file" if "filename" in opts else "console"
@@ -595,6 +589,10 @@ def _stream(w: _Watcher, stream: str) -> None:
                          "WatchedFileStream, StdoutStream, FancyStdoutStream "
                          "and Null)")
         kind = STREAM_CLASSES[short]
+    for sub in opts:
+        if sub not in STREAM_OPTIONS:
+            raise _unknown(w.section, w.section.options[prefix + sub],
+                           {prefix + s for s in STREAM_OPTIONS})
     line = (klass or next(iter(opts.values()))).line
 
     # Options of a file; the console has corral's own prefix.
@@ -644,7 +642,7 @@ def _autostart(w: _Watcher, o: Option) -> None:
 
 
 def _working_dir(w: _Watcher, o: Option) -> None:
-    w.put("cwd", os.path.join(os.path.dirname(w.file), o.value), o)
+    w.put("cwd", o.value, o)
 
 
 def _uid(w: _Watcher, o: Option) -> None:

@@ -355,8 +355,12 @@ def build_program(
     start_retries = r.integer("start_retries", 5, -1, 1_000_000)
 
     # How to stop.
+    signal = r.get("stop_signal", "TERM")
+    if isinstance(signal, bool) or not isinstance(signal, str | int):
+        raise r.error("stop_signal", f"expected a signal name or number, got "
+                      f"{signal!r}")
     try:
-        stop_signal = parse_signal(r.get("stop_signal", "TERM"))
+        stop_signal = parse_signal(signal)
     except UsageError as exc:
         raise r.error("stop_signal", str(exc)) from None
 

@@ -42,8 +42,8 @@ _ENV_LINE = re.compile(r"(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(.*)")
 
 def read_procfile(path: str) -> Config:
     """Read a Procfile and the .env beside it. Raises `ConfigError`."""
-    main = os.path.abspath(path)
-    base_dir = os.path.dirname(main)
+    main = path
+    base_dir = os.path.dirname(os.path.abspath(path))
     lines = _process_lines(main)
     env, env_notes = read_dotenv(os.path.join(base_dir, ".env"))
     port = _base_port(env, os.path.join(base_dir, ".env"), main)
@@ -86,7 +86,7 @@ def read_procfile(path: str) -> Config:
         *env_notes,
     )
     return Config(
-        path=main,
+        path=os.path.abspath(main),
         state_dir=os.path.join(base_dir, ".corral"),
         programs=programs,
         notes=notes,

@@ -30,8 +30,9 @@ guessing:
   ``NAME-stderr.log``, with the same rotation.
 - Groups order the start (by the group's priority, then the program's)
   but are not a name for commands: corral has programs only.
-- Relative paths are relative to the file they are written in, since
-  corral does not run from supervisord's working directory.
+- Relative paths are relative to the file they are written in, and the
+  default working directory is the main file's directory, since corral
+  does not run from supervisord's working directory.
 
 Options about supervisord's own plumbing (its HTTP servers, its log and
 pid files, event listener buffers) are accepted and listed as notes. Any
@@ -176,8 +177,8 @@ _SPEC = re.compile(r"([-#0 +]*)(\d*)(?:\.(\d+))?([a-zA-Z]?)")
 
 def read_supervisord(path: str) -> Config:
     """Read a supervisord `.conf` file. Raises `ConfigError` at a line."""
-    main = os.path.abspath(path)
-    base_dir = os.path.dirname(main)
+    main = path
+    base_dir = os.path.dirname(os.path.abspath(path))
     state_dir = os.path.join(base_dir, ".corral")
     ctx = _Context(main, state_dir)
 
@@ -233,7 +234,7 @@ def read_supervisord(path: str) -> Config:
     # supervisord's start order: group priority, group, priority, name.
     built.sort(key=lambda item: item[0])
     return Config(
-        path=main,
+        path=os.path.abspath(main),
         state_dir=state_dir,
         programs={prog.name: prog for _, prog in built},
         notes=tuple(ctx.notes),
@@ -281,7 +282,7 @@ def _no_twice(section: Section, seen: dict[str, Section]) -> None:
 
 def _includes(include: Section, ctx: _Context) -> list[Section]:
     """The sections of every file that [include] files= matches."""
-    here = os.path.dirname(include.file)
+    here = _here(include)
     option = include.options.get("files")
     for key, extra in include.options.items():
         if key != "files":
@@ -301,7 +302,8 @@ def _includes(include: Section, ctx: _Context) -> list[Section]:
     found: list[Section] = []
     seen = {os.path.realpath(ctx.main)}
     for pattern in value.split():
-        matches = sorted(glob.glob(os.path.join(here, pattern)))
+        shown_dir = os.path.dirname(include.file)
+        matches = sorted(glob.glob(os.path.join(shown_dir, pattern)))
         if not matches:
             ctx.notes.append(
                 f"{include.file}:{option.line}: files: no file matches "
@@ -316,8 +318,13 @@ def _includes(include: Section, ctx: _Context) -> list[Section]:
     return found
 
 
+def _here(section: Section) -> str:
+    """%(here)s: the directory of the file a section is written in."""
+    return os.path.dirname(os.path.abspath(section.file))
+
+
 def _included(path: str) -> list[Section]:
-    sections = _parse(os.path.abspath(path))
+    sections = _parse(path)
     for section in sections:
         if section.name == "include":
             raise ConfigError(
@@ -333,7 +340,7 @@ def _supervisord_section(section: Section, ctx: _Context) -> None:
     """[supervisord]: its environment and childlogdir reach the programs."""
     known, why = PLUMBING["supervisord"]
     assert known is not None
-    here = os.path.dirname(section.file)
+    here = _here(section)
     ignored: list[str] = []
     for key, option in section.options.items():
         if key not in known:
@@ -385,7 +392,7 @@ def _groups(
     member: dict[str, tuple[str, int]] = {}
     for section in groups:
         group = _program_name(section)
-        here = os.path.dirname(section.file)
+        here = _here(section)
         for key, extra in section.options.items():
             if key not in ("programs", "priority"):
                 raise _error(section, extra, f"unknown key in [{section.name}]")
@@ -471,7 +478,7 @@ def _program(
         )
 
     # Names every key may use; the per-process keys also get process_num.
-    here = os.path.dirname(section.file)
+    here = _here(section)
     names = ctx.names(here)
     names.update(program_name=name, group_name=group)
     value = _Values(section, dict(names))
@@ -516,10 +523,12 @@ def _program(
         p.entries["env"] = Entry(plain, env_line)
 
     # Where, as whom, and the rest of the behaviour.
+    # The default working directory is the main file's, for every program.
     constant = _Constant(p, names, numprocs, num_start)
     directory = constant.get("directory")
-    if directory is not None:
-        p.entries["cwd"] = Entry(directory, _line(p, "directory"))
+    main_dir = os.path.dirname(os.path.abspath(ctx.main))
+    p.entries["cwd"] = Entry(main_dir if directory is None else directory,
+                             _line(p, "directory"))
     for key in ("user", "umask"):
         text = value.text(key)
         if text is not None:
@@ -540,7 +549,7 @@ def _program(
         warnings=tuple(p.warnings),
         template=template,
         num_start=num_start,
-        command_text=_display(command_t),
+        command_text=" ".join(_display(command_t).split("\n")),
     )
     return prog, priority
 
