@@ -45,8 +45,9 @@ def read_procfile(path: str) -> Config:
     main = path
     base_dir = os.path.dirname(os.path.abspath(path))
     lines = _process_lines(main)
-    env, env_notes = read_dotenv(os.path.join(base_dir, ".env"))
-    port = _base_port(env, os.path.join(base_dir, ".env"), main)
+    dotenv = os.path.join(os.path.dirname(path), ".env")
+    env, env_notes = read_dotenv(dotenv)
+    port = _base_port(env, dotenv, main)
 
     # One program per process type, each with its own block of ports.
     programs: dict[str, ProgramConfig] = {}
