@@ -129,6 +129,8 @@ def _stream(stream: StreamConfig) -> str:
 def warnings(config: Config) -> Iterator[str]:
     """Valid but risky settings, as ``FILE:LINE: name: what``."""
     yield from config.warnings
+    if not config.programs:
+        yield f"{config.path}:1: no programs: corral would start nothing"
     for prog in config.programs.values():
         yield from prog.warnings
         yield from _program_warnings(prog)

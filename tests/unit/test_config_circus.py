@@ -225,6 +225,12 @@ def test_shell_warning(tmp_path: Path) -> None:
 
 
 ERRORS = [
+    ("[watcher:app]\ncmd = app\ngraceful_timeout = 999999\n", 3,
+     "graceful_timeout", "expected 0..86400 seconds"),
+    ("[watcher:app]\ncmd = app\nnumprocesses = -1\n", 3, "numprocesses",
+     "expected 0..10000"),
+    ("[watcher:app]\ncmd = app\nstdout_stream.filename = \n", 3,
+     "stdout_stream.filename", "expected a file"),
     ("[watcher:app]\ncmd = app\nbogus = 1\n", 3, "bogus",
      "unknown key in [watcher:app]"),
     ("[watcher:app]\ncmd = app\nNumProcesses = 2\n", 3, "NumProcesses",

@@ -433,7 +433,10 @@ def test_plumbing_sections_become_notes(tmp_path: Path) -> None:
 
 
 ERRORS = [
-    # (body, line, key, start of the message)
+    # (body, line, key, start of the message); keys as the user wrote them
+    ("[program:app]\ncommand =\n", 2, "command",
+     "expected a command, got an empty string"),
+    ("[program:app]\ncommand = app 'open\n", 2, "command", "cannot split"),
     ("[program:app]\ncommand = app\nbogus = 1\n", 3, "bogus",
      "unknown key in [program:app]"),
     ("[program:app]\nautostart = true\n", 1, "command", "missing required key"),
@@ -445,7 +448,7 @@ ERRORS = [
      "expected true, false or unexpected"),
     ("[program:app]\ncommand = app\nexitcodes = 0,256\n", 3, "exitcodes",
      "expected a list of exit codes 0..255"),
-    ("[program:app]\ncommand = app\nstopsignal = NOPE\n", 3, "stop_signal",
+    ("[program:app]\ncommand = app\nstopsignal = NOPE\n", 3, "stopsignal",
      "invalid signal 'NOPE'"),
     ("[program:app]\ncommand = app\nstopasgroup = true\nkillasgroup = false\n",
      4, "killasgroup", "cannot be false when stopasgroup is true"),

@@ -29,10 +29,15 @@ MAX_PROCS = 10_000
 
 @dataclass(frozen=True)
 class Entry:
-    """One value as a reader found it, with the line it sits on."""
+    """One value as a reader found it, with the line it sits on.
+
+    KEY is the name the user wrote, when the format calls it something
+    else (supervisord's ``command`` for ``cmd``); errors name it.
+    """
 
     value: Any
     line: int | None = None
+    key: str | None = None
 
 
 @dataclass(frozen=True)
@@ -268,7 +273,8 @@ class _Reader:
     def error(self, key: str, message: str) -> ConfigError:
         entry = self.entries.get(key)
         line = entry.line if entry is not None and entry.line else self.line
-        return ConfigError(message, file=self.file, line=line, key=key)
+        shown = entry.key if entry is not None and entry.key else key
+        return ConfigError(message, file=self.file, line=line, key=shown)
 
     def get(self, key: str, default: Any) -> Any:
         entry = self.entries.get(key)

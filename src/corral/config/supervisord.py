@@ -164,6 +164,23 @@ PLUMBING: dict[str, tuple[frozenset[str] | None, str]] = {
     "ctlplugin": (None, "the corral command takes no plugins"),
 }
 
+# What supervisord calls corral's keys, for error messages.
+SOURCE_KEYS = {
+    "cmd": "command",
+    "numprocs": "numprocs",
+    "env": "environment",
+    "cwd": "directory",
+    "autostart": "autostart",
+    "restart": "autorestart",
+    "exit_codes": "exitcodes",
+    "start_secs": "startsecs",
+    "start_retries": "startretries",
+    "stop_signal": "stopsignal",
+    "stop_timeout": "stopwaitsecs",
+    "stdout": "stdout_logfile",
+    "stderr": "stderr_logfile",
+}
+
 # [supervisord] keys that do reach the programs.
 APPLIED_SUPERVISORD_KEYS = frozenset({"environment", "childlogdir"})
 
@@ -539,6 +556,10 @@ def _program(
     _streams(p, value, constant, ctx)
     _other_keys(p, value)
 
+    for target, entry in p.entries.items():
+        source = SOURCE_KEYS.get(target)
+        if source is not None and entry.key is None:
+            p.entries[target] = replace(entry, key=source)
     prog = build_program(
         name,
         p.entries,
