@@ -145,12 +145,6 @@ def _program_warnings(prog: ProgramConfig) -> Iterator[str]:
     if prog.stop_signal == signal.SIGKILL:
         yield f"{where}: the stop signal is SIGKILL: no chance to finish"
 
-    # A restart policy that can never give up.
-    if prog.start_secs == 0 and prog.restart != "never":
-        yield (f"{where}: start_secs is 0: every exit counts as a successful "
-               "start, so a program that crashes at once is restarted at once, "
-               "forever, and never becomes fatal")
-
     # What cannot start as written.
     if not prog.shell and prog.numprocs:
         exe = prog.argv_for(0)[0]

@@ -19,7 +19,7 @@ import sys
 from typing import Any, NoReturn
 
 from corral import __version__
-from corral.errors import CorralError, NotRunning, UsageError
+from corral.errors import CorralError, UsageError
 
 STATE_DIR = ".corral"
 SOCKET = "corral.sock"
@@ -135,7 +135,9 @@ def _state_dir(path: str) -> str:
             raw = f.read()
     except OSError as exc:
         raise UsageError(f"cannot read config {path}: {exc.strerror}") from None
-    if b"state_dir" not in raw or not path.endswith(".toml"):
+    lower = path.lower()
+    other = lower.endswith((".ini", ".conf")) or os.path.basename(lower) == "procfile"
+    if b"state_dir" not in raw or other:
         return os.path.join(base, STATE_DIR)
     import tomllib
 
@@ -149,10 +151,14 @@ def _state_dir(path: str) -> str:
     return os.path.normpath(os.path.join(base, value))
 
 
-def _client(args: argparse.Namespace) -> Any:
+def _client(args: argparse.Namespace, timeout: float | None = None) -> Any:
     from corral.client import Client
 
-    return Client(socket_path(args))
+    return Client(socket_path(args), timeout)
+
+
+# Requests that only read answer at once; anything longer is a stuck daemon.
+QUICK_TIMEOUT = 30.0
 
 
 def _err(text: str) -> None:
@@ -216,7 +222,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     import json
     from urllib.parse import quote
 
-    client = _client(args)
+    client = _client(args, QUICK_TIMEOUT)
     target = "/v1/status"
     if args.names:
         target += "?names=" + quote(",".join(args.names))
@@ -236,12 +242,7 @@ def _act(args: argparse.Namespace, action: str) -> int:
         raise UsageError(f"name what to {action}, or use --all")
     client = _client(args)
     body = {"names": args.names, "all": args.all}
-    from corral.errors import ActionFailed
-
-    try:
-        reply = client.request("POST", f"/v1/{action}", body)
-    except ActionFailed:
-        raise
+    reply = client.request("POST", f"/v1/{action}", body)
     for result in reply["results"]:
         print(result["message"])
     return 0
@@ -338,9 +339,6 @@ def main(argv: list[str] | None = None) -> int:
             parser.print_help()
             return 2
         return HANDLERS[args.command](args)
-    except NotRunning as exc:
-        _err(str(exc))
-        return exc.exit_status
     except CorralError as exc:
         _err(str(exc))
         return exc.exit_status

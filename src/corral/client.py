@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import _socket
 import json
-from collections.abc import Iterator
+from collections.abc import Generator
 from typing import Any
 
 from corral.errors import (
@@ -22,6 +22,18 @@ from corral.errors import (
     UnknownName,
     UsageError,
 )
+
+MAX_SOCKET_PATH = 107
+
+
+def _number(text: bytes | str, base: int = 10) -> int:
+    """A non-negative number from the wire, or a `ControlError`."""
+    raw = text.decode("latin-1") if isinstance(text, bytes) else text
+    raw = raw.strip()
+    digits = "0123456789abcdefABCDEF"[: base if base == 10 else 22]
+    if not raw or any(c not in digits for c in raw):
+        raise ControlError(f"the daemon sent a malformed number {raw[:20]!r}")
+    return int(raw, base)
 
 
 class Response:
@@ -61,8 +73,11 @@ class Client:
             ) from None
         except OSError as exc:
             sock.close()
-            raise NotRunning(f"cannot reach the daemon at {self.path}: "
-                             f"{exc.strerror}") from None
+            why = exc.strerror or str(exc)
+            if len(self.path.encode()) > MAX_SOCKET_PATH:
+                why = f"the path is longer than {MAX_SOCKET_PATH} bytes"
+            raise NotRunning(f"cannot reach the daemon at {self.path}: {why}") \
+                from None
         return sock
 
     def _send(self, method: str, target: str, body: Any = None) -> Any:
@@ -86,6 +101,9 @@ class Client:
             reader = _Reader(sock)
             status, headers = reader.head()
             data = b"".join(reader.body(headers))
+        except TimeoutError:
+            raise ControlError(f"the daemon did not answer within {self.timeout:g} s") \
+                from None
         except OSError as exc:
             raise ControlError(f"lost the connection to the daemon: {exc}") from None
         finally:
@@ -94,7 +112,7 @@ class Client:
         raise_for(status, reply)
         return reply
 
-    def stream(self, target: str) -> Iterator[bytes]:
+    def stream(self, target: str) -> Generator[bytes, None, None]:
         """Send a GET and yield the body as it arrives (for logs -f)."""
         sock = self._send("GET", target)
         try:
@@ -114,8 +132,10 @@ def raise_for(status: int, reply: Any) -> None:
         return
     message = reply.get("error") if isinstance(reply, dict) else None
     if message is None and isinstance(reply, dict):
-        failed = [r for r in reply.get("results", []) if not r.get("ok")]
-        message = "; ".join(r.get("message", "") for r in failed)
+        results = reply.get("results")
+        failed = [r for r in results if isinstance(r, dict) and not r.get("ok")] \
+            if isinstance(results, list) else []
+        message = "; ".join(str(r.get("message", "")) for r in failed)
     message = message or f"the daemon answered {status}"
     if status == 404:
         raise UnknownName(message)
@@ -148,7 +168,8 @@ class _Reader:
     def head(self) -> tuple[int, dict[str, str]]:
         status_line = self._line().decode("latin-1")
         parts = status_line.split(" ", 2)
-        if len(parts) < 2 or not parts[1].isdigit():
+        if len(parts) < 2 or len(parts[1]) != 3 or not parts[1].isascii() \
+                or not parts[1].isdigit():
             raise ControlError(f"not an HTTP reply: {status_line[:60]!r}")
         headers: dict[str, str] = {}
         while line := self._line():
@@ -163,17 +184,17 @@ class _Reader:
         data, self.buffer = self.buffer[:size], self.buffer[size:]
         return data
 
-    def body(self, headers: dict[str, str]) -> Iterator[bytes]:
+    def body(self, headers: dict[str, str]) -> Generator[bytes, None, None]:
         if "chunked" in headers.get("transfer-encoding", ""):
             while True:
-                size = int(self._line().split(b";")[0], 16)
+                size = _number(self._line().split(b";")[0], 16)
                 if size == 0:
                     self._line()
                     return
                 yield self._exactly(size)
                 self._exactly(2)
         elif "content-length" in headers:
-            yield self._exactly(int(headers["content-length"]))
+            yield self._exactly(_number(headers["content-length"]))
         else:
             while self._fill():
                 pass

@@ -41,6 +41,7 @@ MAX_HEADER = 16 * 1024
 MAX_BODY = 1024 * 1024
 READ_TIMEOUT = 10.0
 CLOSE_GRACE = 1.0
+LINGER = 1.0
 FOLLOW_BUFFER = 4 * 1024 * 1024
 
 Query = dict[str, str]
@@ -159,6 +160,7 @@ class ControlServer:
             except HttpError as exc:
                 await self._send_json(conn, writer, exc.status,
                                       {"error": str(exc)}, close=True)
+                await _linger(reader, writer)
                 return
             if request is None:
                 return
@@ -199,6 +201,9 @@ class ControlServer:
             if isinstance(event, h11.Request):
                 method = event.method.decode()
                 target = event.target.decode(errors="replace")
+                for name, value in event.headers:
+                    if name == b"content-length" and int(value) > MAX_BODY:
+                        raise HttpError(413, f"request body over {MAX_BODY} bytes")
             elif isinstance(event, h11.Data):
                 body += event.data
                 if len(body) > MAX_BODY:
@@ -240,6 +245,12 @@ class ControlServer:
         if close:
             headers.append(("connection", "close"))
         if conn.our_state is not h11.SEND_RESPONSE:
+            # The request never parsed: h11 will not frame a reply for it,
+            # but the client still deserves to know why.
+            head = f"HTTP/1.1 {status} {_reason(status).decode()}\r\n" + "".join(
+                f"{k}: {v}\r\n" for k, v in headers) + "connection: close\r\n\r\n"
+            writer.write(head.encode() + body)
+            await writer.drain()
             return
         writer.write(conn.send(h11.Response(status_code=status, headers=headers,
                                             reason=_reason(status))))
@@ -317,6 +328,24 @@ class ControlServer:
                     stream.followers.remove(push)
                 except ValueError:
                     pass
+
+async def _linger(reader: asyncio.StreamReader,
+                  writer: asyncio.StreamWriter) -> None:
+    """Read and drop what the client still sends, briefly, before closing.
+
+    Closing a socket with unread input resets it, and the client would lose
+    the error reply it has not read yet.
+    """
+    if writer.can_write_eof():
+        writer.write_eof()
+    budget = MAX_BODY * 8
+    try:
+        async with asyncio.timeout(LINGER):
+            while budget > 0 and (data := await reader.read(65536)):
+                budget -= len(data)
+    except (TimeoutError, ConnectionError):
+        pass
+
 
 async def _wait_closed(reader: asyncio.StreamReader) -> None:
     # The client sends nothing more; end of file means it went away.

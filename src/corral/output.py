@@ -64,6 +64,23 @@ class PipeReader:
         self.size = READ_MIN
         loop.add_reader(fd, self._readable)
 
+    def drain(self) -> None:
+        """Read what is there now; notice end of file without waiting."""
+        while not self.closed:
+            try:
+                data = os.read(self.fd, self.size)
+            except BlockingIOError:
+                return
+            except OSError as exc:
+                log.error("reading a pipe failed: %s", exc.strerror)
+                data = b""
+            if not data:
+                self.close()
+                self.on_eof()
+                return
+            self.bytes_read += len(data)
+            self.on_data(data)
+
     def inode(self) -> int | None:
         try:
             return os.fstat(self.fd).st_ino

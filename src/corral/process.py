@@ -608,19 +608,18 @@ class Child:
             return False
         return signal_group(self.pgid, sig)
 
-    def send_tree(self, sig: int) -> int:
+    def send_tree(self, sig: int) -> bool:
         """Signal the group and every other process that belongs here.
 
-        Returns how many processes outside the group were signalled.
+        Returns False when there was no process left to signal.
         """
-        self.send_group(sig)
-        outside = 0
+        sent = self.send_group(sig)
         for info in self.find_members():
             self._watch(info)
             if info.pgid != self.pgid:
                 self._send(info.pid, sig)
-                outside += 1
-        return outside
+                sent = True
+        return sent
 
     def terminate(self, sig: int) -> None:
         """Start a graceful stop: the signal and SIGCONT to every member."""
@@ -646,17 +645,25 @@ class Child:
         self._schedule_check()
         return sorted(set(hit))
 
-    def kill_pipe_holders(self, inodes: Iterable[int]) -> list[int]:
-        """SIGKILL processes we did not track that still hold our pipes."""
-        hit = []
+    def adopt_pipe_holders(self, inodes: Iterable[int]) -> list[int]:
+        """Make processes that hold our pipes members, and signal them.
+
+        They belong to the program: they could only get its pipes from it.
+        They get every signal the members already had.
+        """
+        found = []
         for pid in pipe_holders(inodes, exclude=os.getpid()):
             info = stat(pid)
-            if info is None:
+            if info is None or not self._watch(info):
                 continue
-            self._watch(info)
-            self._send(pid, signal.SIGKILL)
-            hit.append(pid)
-        return hit
+            found.append(pid)
+            for sig in self.signalled:
+                self._send(pid, sig)
+        if found:
+            self.gone = False
+            if self._schedule_check not in self.reaper.listeners:
+                self.reaper.listeners.append(self._schedule_check)
+        return found
 
     def close(self) -> None:
         """Forget every watched pidfd (the child is gone or abandoned)."""
@@ -673,6 +680,88 @@ class Child:
             self.reaper.listeners.remove(self._schedule_check)
         except ValueError:
             pass
+
+
+# ---------------------------------------------------------------------------
+# Processes that belong to no program any more
+
+
+def adopted_orphans(leaders: Iterable[int]) -> list[ProcInfo]:
+    """Our children that are not leaders, with all their descendants.
+
+    These are processes whose parents exited and that came back to the
+    daemon as subreaper without a program to claim them.
+    """
+    me = os.getpid()
+    known = set(leaders)
+    table = scan()
+    children: dict[int, list[int]] = {}
+    for info in table.values():
+        children.setdefault(info.ppid, []).append(info.pid)
+    stack = [p for p in children.get(me, []) if p not in known]
+    found: dict[int, ProcInfo] = {}
+    while stack:
+        pid = stack.pop()
+        entry = table.get(pid)
+        if entry is None or pid in found or entry.zombie:
+            continue
+        found[pid] = entry
+        stack.extend(children.get(pid, []))
+    return list(found.values())
+
+
+async def end_processes(victims: list[ProcInfo], sig: int, timeout: float) -> None:
+    """Signal each process (verified by start time), wait, then SIGKILL.
+
+    Each victim is opened as a pidfd and checked to be the very process
+    that was found, so a recycled pid is never signalled.
+    """
+    loop = asyncio.get_running_loop()
+    opened: dict[int, tuple[int, asyncio.Future[None]]] = {}
+    for victim in victims:
+        try:
+            fd = os.pidfd_open(victim.pid)
+        except OSError:
+            continue
+        again = stat(victim.pid)
+        if again is None or again.start != victim.start:
+            os.close(fd)
+            continue
+        future: asyncio.Future[None] = loop.create_future()
+        loop.add_reader(fd, _exited, loop, fd, future)
+        opened[victim.pid] = (fd, future)
+        for each in (sig, signal.SIGCONT):
+            try:
+                signal.pidfd_send_signal(fd, each)
+            except ProcessLookupError:
+                pass
+
+    try:
+        if opened:
+            futures = [future for _, future in opened.values()]
+            _, pending = await asyncio.wait(futures, timeout=timeout)
+            for fd, future in opened.values():
+                if future in pending:
+                    try:
+                        signal.pidfd_send_signal(fd, signal.SIGKILL)
+                    except ProcessLookupError:
+                        pass
+            if pending:
+                await asyncio.wait(pending, timeout=KILL_WAIT)
+    finally:
+        for fd, _ in opened.values():
+            loop.remove_reader(fd)
+            os.close(fd)
+
+
+KILL_WAIT = 5.0
+
+
+def _exited(loop: asyncio.AbstractEventLoop, fd: int,
+            future: asyncio.Future[None]) -> None:
+    loop.remove_reader(fd)
+    if not future.done():
+        future.set_result(None)
 
 
 def errno_name(exc: OSError) -> str:

@@ -35,6 +35,9 @@ from corral.signals import signal_name
 log = logging.getLogger("corral.program")
 
 KILL_RECHECK_SECONDS = 5.0
+# A run shorter than this counts as a failed start even when start_secs is
+# smaller, so that start_secs = 0 cannot turn a crash loop into a storm.
+QUICK_EXIT_SECONDS = 1.0
 
 
 class State(enum.Enum):
@@ -133,7 +136,9 @@ class Process:
         self.exit_code: int | None = None
         self.reason = ""
         self.started_at: float | None = None
+        self.exited_at: float | None = None
         self.retry_at: float | None = None
+        self.spawns = 0
         self.stop_report: StopReport | None = None
         self.outputs: dict[str, OutputStream] = {}
         self.closing = False
@@ -182,6 +187,11 @@ class Process:
     def _want_up(self) -> None:
         self.want_up = True
 
+    def _want_up_again(self) -> None:
+        """START or RESTART while stopping: come back up once it is gone."""
+        self.want_up = True
+        self.requested = True
+
     def _stop(self) -> None:
         """STOP while running: signal every process, arm the kill deadline."""
         self.want_up = False
@@ -193,7 +203,9 @@ class Process:
         self._set(State.STOPPED)
 
     def _want_down(self) -> None:
+        """STOP while stopping: stay down once it is gone, whatever the exit."""
         self.want_up = False
+        self.requested = True
 
     def _restart(self) -> None:
         self.want_up = True
@@ -210,6 +222,7 @@ class Process:
         """LEADER_EXIT while up: it ended on its own; end what it left."""
         assert self.gen is not None
         self.exit_code = self.gen.status
+        self.exited_at = self.clock.time()
         self.requested = False
         self._cancel_timer()
         leftovers = self.gen.leftovers()
@@ -225,6 +238,7 @@ class Process:
     def _leader_exit_stopping(self) -> None:
         assert self.gen is not None
         self.exit_code = self.gen.status
+        self.exited_at = self.clock.time()
         if self.stop_report is not None:
             self.stop_report.status = self.gen.status
 
@@ -244,7 +258,8 @@ class Process:
                         ", ".join(f"pid={p}" for p in hit) or "its pipes' holders")
         else:
             log.warning("%s pid=%d: still waiting for %s after SIGKILL",
-                        self.name, self.gen.pid, ", ".join(map(str, hit))
+                        self.name, self.gen.pid,
+                        ", ".join(f"pid={p}" for p in hit)
                         or "its output pipes to close")
         self._arm(KILL_RECHECK_SECONDS)
 
@@ -277,7 +292,8 @@ class Process:
         """TIMER in BACKOFF: try again."""
         self.timer = None
         self.retry_at = None
-        self.restarts += 1
+        if not self.closing:
+            self.restarts += 1
         self._spawn()
 
     # -- helpers -------------------------------------------------------------
@@ -288,7 +304,9 @@ class Process:
     def _after_exit(self, pid: int, status: int | None) -> None:
         """Decide what follows an exit that nobody asked for."""
         cfg = self.config
-        uptime = self.clock.time() - (self.started_at or self.clock.time())
+        now = self.clock.time()
+        ended = self.exited_at if self.exited_at is not None else now
+        uptime = ended - (self.started_at if self.started_at is not None else ended)
         what = f"exited after {uptime:.2f} s: {describe_status(status)}"
         policy_restarts = cfg.restart == "always" or (
             cfg.restart == "on-failure" and not self._expected(status)
@@ -300,7 +318,7 @@ class Process:
                     self.name, pid, what, cfg.restart)
             self._set(State.EXITED)
             return
-        if uptime >= cfg.start_secs:
+        if uptime >= max(cfg.start_secs, QUICK_EXIT_SECONDS):
             log.warning("%s pid=%d %s; restarting", self.name, pid, what)
             self.failures = 0
             self.restarts += 1
@@ -325,7 +343,7 @@ class Process:
         limit = "" if cfg.start_retries < 0 else f" of {cfg.start_retries}"
         log.warning("%s %s %s; retry %d%s in %g s", self.name, shown, why,
                     self.failures, limit, delay)
-        self.retry_at = time.time() + delay
+        self.retry_at = self.clock.time() + delay
         self._set(State.BACKOFF)
         self._arm(delay)
 
@@ -340,8 +358,10 @@ class Process:
             self._failed(None, f"could not start: {exc}")
             return
         self.gen = gen
+        self.spawns += 1
         self.requested = False
         self.started_at = self.clock.time()
+        self.exited_at = None
         self.reason = ""
         log.info("%s pid=%d started: %s", self.name, gen.pid,
                  self.config.command_text)
@@ -381,11 +401,24 @@ class Process:
 
     async def wait_until(self, states: frozenset[State]) -> None:
         """Return once the process is in one of STATES."""
+        await self.wait_for(lambda: self.state in states)
+
+    async def wait_for(self, done: Callable[[], bool]) -> None:
+        """Return once DONE() is true, checked at every change of state."""
         loop = asyncio.get_running_loop()
-        while self.state not in states:
+        while not done():
             waiter: asyncio.Future[None] = loop.create_future()
             self._waiters.append(waiter)
             await waiter
+
+    async def wait_stopped(self) -> bool:
+        """Wait until the generation running now is gone and nothing runs.
+
+        Returns False when another request started a new generation first.
+        """
+        spawns = self.spawns
+        await self.wait_for(lambda: self.state in DOWN or self.spawns != spawns)
+        return self.state in DOWN
 
     async def wait_started(self) -> None:
         """Wait for a start to succeed; raise `ActionFailed` if it does not."""
@@ -408,7 +441,8 @@ class Process:
     def status(self) -> dict[str, Any]:
         now = self.clock.time()
         uptime = None
-        if self.state in (State.STARTING, State.RUNNING) and self.started_at:
+        up = self.state in (State.STARTING, State.RUNNING)
+        if up and self.started_at is not None:
             uptime = round(now - self.started_at, 3)
         dropped = sum(o.dropped for o in {id(o): o for o in
                                            self.outputs.values()}.values())
@@ -426,8 +460,8 @@ class Process:
             "exit": describe_status(self.exit_code) if self.exit_code is not None
             else None,
             "reason": self.reason or None,
-            "retry_in": round(max(self.retry_at - time.time(), 0), 3)
-            if self.retry_at and self.state is State.BACKOFF else None,
+            "retry_in": round(max(self.retry_at - now, 0), 3)
+            if self.retry_at is not None and self.state is State.BACKOFF else None,
             "failures": self.failures,
             "dropped_bytes": dropped,
             "output_error": failing[0] if failing else None,
@@ -443,7 +477,7 @@ TABLE: dict[tuple[State, Event], Callable[[Process], None]] = {
     (State.BACKOFF, Event.START): Process._start,
     (State.STARTING, Event.START): Process._want_up,
     (State.RUNNING, Event.START): Process._want_up,
-    (State.STOPPING, Event.START): Process._want_up,
+    (State.STOPPING, Event.START): Process._want_up_again,
     # STOP
     (State.STOPPED, Event.STOP): Process._stop_resting,
     (State.EXITED, Event.STOP): Process._stop_resting,
@@ -459,7 +493,7 @@ TABLE: dict[tuple[State, Event], Callable[[Process], None]] = {
     (State.BACKOFF, Event.RESTART): Process._start,
     (State.STARTING, Event.RESTART): Process._restart,
     (State.RUNNING, Event.RESTART): Process._restart,
-    (State.STOPPING, Event.RESTART): Process._want_up,
+    (State.STOPPING, Event.RESTART): Process._want_up_again,
     # LEADER_EXIT: only a live generation has a leader.
     (State.STARTING, Event.LEADER_EXIT): Process._leader_exit,
     (State.RUNNING, Event.LEADER_EXIT): Process._leader_exit,
@@ -538,6 +572,7 @@ class Run:
             self.readers.append(err.attach(ctx.loop, pipes.stderr, self._eof))
             self.open_pipes += 1
         self.over = False
+        self.hunted = False
         ctx.on_change()
 
     @property
@@ -552,9 +587,28 @@ class Run:
         self._maybe_over()
 
     def _maybe_over(self) -> None:
-        if not self.over and self.child.gone and self.open_pipes == 0:
-            self.over = True
-            self.process.handle(Event.GONE)
+        if self.over or not self.child.gone:
+            return
+        if self.open_pipes > 0:
+            # Every process we know of is gone: the pipes are at end of
+            # file now, unless something we never saw still holds them.
+            for reader in list(self.readers):
+                reader.drain()
+            if self.open_pipes > 0 and not self.hunted:
+                self.hunted = True
+                self._hunt_pipe_holders()
+            return
+        self.over = True
+        self.process.handle(Event.GONE)
+
+    def _hunt_pipe_holders(self) -> None:
+        inodes = [i for r in self.readers if not r.closed
+                  for i in [r.inode()] if i is not None]
+        found = self.child.adopt_pipe_holders(inodes)
+        if found:
+            log.warning("%s: pid(s) %s outlived the program and hold its output "
+                        "open; stopping them too", self.process.name,
+                        ", ".join(map(str, found)))
 
     def terminate(self, sig: int) -> None:
         self.child.terminate(sig)
@@ -568,7 +622,9 @@ class Run:
             return []
         inodes = [i for r in self.readers if not r.closed
                   for i in [r.inode()] if i is not None]
-        return self.child.kill_pipe_holders(inodes)
+        found = self.child.adopt_pipe_holders(inodes)
+        self.child.kill()
+        return found
 
     def leftovers(self) -> str:
         pids = sorted(info.pid for info in self.child.find_members())
@@ -578,8 +634,7 @@ class Run:
         if target == "main":
             return self.child.send_main(sig)
         if target == "tree":
-            sent = self.child.send_group(sig)
-            return self.child.send_tree(sig) > 0 or sent
+            return self.child.send_tree(sig)
         return self.child.send_group(sig)
 
     def close(self) -> None:

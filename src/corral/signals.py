@@ -7,7 +7,9 @@ instead of a silent SIGTERM.
 
 from __future__ import annotations
 
+import re
 import signal
+from typing import Any
 
 from corral.errors import UsageError
 
@@ -15,29 +17,32 @@ from corral.errors import UsageError
 _RTMIN = signal.SIGRTMIN
 _RTMAX = signal.SIGRTMAX
 
-# Signals that make no sense to send to a program: 0 only probes, and
-# SIGSTOP cannot be caught or undone by the program itself (SIGCONT can).
 _NAMES: dict[str, int] = {
     s.name[3:]: int(s)
     for s in signal.Signals
     if s.name.startswith("SIG") and not s.name.startswith("SIG_")
     and s.name not in ("SIGRTMIN", "SIGRTMAX")
 }
+# Old names that kill(1) still accepts.
+_ALIASES = {"IOT": signal.SIGABRT, "CLD": signal.SIGCHLD, "POLL": signal.SIGIO}
+
+_NUMBER = re.compile(r"-?[0-9]+")
+_REALTIME = re.compile(r"(RTMIN|RTMAX)(?:([+-])([0-9]+))?")
 
 
-def parse_signal(value: str | int) -> int:
+def parse_signal(value: Any) -> int:
     """Return the number of a signal given as TERM, SIGTERM, term or 15.
 
     Raises `UsageError` naming the value when it is not a signal of this
-    system.
+    system, whatever its type.
     """
-    if isinstance(value, bool):
-        raise UsageError(f"invalid signal {value!r}")
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        raise UsageError(f"invalid signal {value!r}: not a signal name or number")
     if isinstance(value, int):
         return _check_number(value, str(value))
 
     text = value.strip()
-    if text.lstrip("-").isdigit():
+    if _NUMBER.fullmatch(text):
         return _check_number(int(text), value)
 
     name = text.upper()
@@ -45,13 +50,21 @@ def parse_signal(value: str | int) -> int:
         name = name[3:]
     if name in _NAMES:
         return _NAMES[name]
-    for base, number, sign in (("RTMIN", _RTMIN, 1), ("RTMAX", _RTMAX, -1)):
-        if name == base:
+    if name in _ALIASES:
+        return int(_ALIASES[name])
+    realtime = _REALTIME.fullmatch(name)
+    if realtime:
+        base, sign, offset = realtime.groups()
+        if base == "RTMIN" and sign != "-":
+            number = _RTMIN + int(offset or 0)
+        elif base == "RTMAX" and sign != "+":
+            number = _RTMAX - int(offset or 0)
+        else:
+            number = -1
+        if _RTMIN <= number <= _RTMAX:
             return number
-        if name.startswith(base) and name[len(base)] in "+-":
-            offset = name[len(base) + 1 :]
-            if offset.isdigit():
-                return _check_number(number + sign * int(offset), value)
+        raise UsageError(f"invalid signal {value!r}: real-time signals are "
+                         f"RTMIN..RTMIN+{_RTMAX - _RTMIN}")
     raise UsageError(f"invalid signal {value!r}: not a signal name or number")
 
 

@@ -19,11 +19,10 @@ import logging
 import os
 import signal
 import stat
-from dataclasses import dataclass
 from typing import Any
 
 from corral.errors import CorralError
-from corral.process import boot_id, environ_value, scan
+from corral.process import ProcInfo, boot_id, end_processes, environ_value, scan
 from corral.process import stat as proc_stat
 
 log = logging.getLogger("corral.state")
@@ -172,14 +171,6 @@ class Record:
             log.error("cannot write %s: %s", self.path, exc.strerror)
 
 
-@dataclass
-class Leftover:
-    pid: int
-    start: int
-    name: str
-    pidfd: int | None
-
-
 async def end_leftovers(state_dir: str) -> str | None:
     """End what a daemon that died without cleaning up left running.
 
@@ -203,71 +194,27 @@ async def end_leftovers(state_dir: str) -> str | None:
 
     # Who is left: recorded leaders with the same start time, and every
     # process whose environment carries the dead daemon's session.
-    found: dict[int, Leftover] = {}
+    found: dict[int, ProcInfo] = {}
+    names: dict[int, str] = {}
     for rec in records:
         info = proc_stat(int(rec.get("pid", 0)))
         if info is not None and info.start == rec.get("start") and not info.zombie:
-            found[info.pid] = Leftover(info.pid, info.start, rec.get("name", "?"), None)
+            found[info.pid] = info
+            names[info.pid] = str(rec.get("name", "?"))
     me = os.getpid()
     for info in scan().values():
         if info.pid in found or info.pid == me or info.zombie:
             continue
         if session and environ_value(info.pid, "CORRAL_SESSION") == session:
-            name = environ_value(info.pid, "CORRAL_PROCESS") or "?"
-            found[info.pid] = Leftover(info.pid, info.start, name, None)
+            found[info.pid] = info
+            names[info.pid] = environ_value(info.pid, "CORRAL_PROCESS") or "?"
 
     if not found:
         os.unlink(path)
         return None
 
-    await _terminate(list(found.values()), sig, timeout)
+    await end_processes(list(found.values()), sig, timeout)
     os.unlink(path)
-    names = ", ".join(f"{v.name} pid={v.pid}" for v in found.values())
+    listed = ", ".join(f"{names[pid]} pid={pid}" for pid in found)
     return (f"ended {len(found)} process(es) left running by a previous daemon "
-            f"(pid {data.get('daemon')}): {names}")
-
-
-async def _terminate(victims: list[Leftover], sig: int, timeout: float) -> None:
-    """Signal each victim by pidfd, wait up to TIMEOUT, then SIGKILL."""
-    loop = asyncio.get_running_loop()
-    alive: dict[int, asyncio.Future[None]] = {}
-    for victim in victims:
-        try:
-            fd = os.pidfd_open(victim.pid)
-        except OSError:
-            continue
-        info = proc_stat(victim.pid)
-        if info is None or info.start != victim.start:
-            os.close(fd)
-            continue
-        victim.pidfd = fd
-        future: asyncio.Future[None] = loop.create_future()
-        loop.add_reader(fd, _done, loop, fd, future)
-        alive[victim.pid] = future
-        for each in (sig, signal.SIGCONT):
-            try:
-                signal.pidfd_send_signal(fd, each)
-            except ProcessLookupError:
-                pass
-
-    if alive:
-        _, pending = await asyncio.wait(list(alive.values()), timeout=timeout)
-        for victim in victims:
-            if victim.pidfd is not None and alive[victim.pid] in pending:
-                try:
-                    signal.pidfd_send_signal(victim.pidfd, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
-        if pending:
-            await asyncio.wait(pending, timeout=5)
-    for victim in victims:
-        if victim.pidfd is not None:
-            loop.remove_reader(victim.pidfd)
-            os.close(victim.pidfd)
-
-
-def _done(loop: asyncio.AbstractEventLoop, fd: int,
-          future: asyncio.Future[None]) -> None:
-    loop.remove_reader(fd)
-    if not future.done():
-        future.set_result(None)
+            f"(pid {data.get('daemon')}): {listed}")

@@ -10,17 +10,21 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import signal
 from collections.abc import Callable, Iterable
 from typing import Any
 
 from corral.config.model import Config, ProgramConfig
 from corral.errors import ActionFailed, UnknownName, UsageError
+from corral.process import adopted_orphans, end_processes
 from corral.program import DOWN, Context, Event, Process, Program, State
 
 log = logging.getLogger("corral.supervisor")
 
 # Spawns between two looks at pending signals during start-up.
 SPAWN_BATCH = 8
+# How long unclaimed descendants get after SIGTERM at shutdown.
+ORPHAN_TIMEOUT = 5.0
 
 
 class Supervisor:
@@ -162,7 +166,9 @@ class Supervisor:
         return f"{process.name} pid={process.pid} {process.state.value}"
 
     async def _stopped(self, process: Process) -> str:
-        await process.wait_until(DOWN)
+        if not await process.wait_stopped():
+            raise ActionFailed(f"{process.name} was stopped, then started again "
+                               "by another request")
         report = process.stop_report
         took = f" in {report.duration:.3f} s" if report and report.duration else ""
         return f"{process.name} {process.state.value}{took}"
@@ -203,6 +209,13 @@ class Supervisor:
             for process in processes:
                 process.handle(Event.STOP)
             await asyncio.gather(*(p.wait_until(DOWN) for p in processes))
+
+        # What no program claims but descends from us goes too.
+        orphans = adopted_orphans(self.ctx.reaper.leaders)
+        if orphans:
+            log.warning("stopping %d process(es) that no program claims: %s",
+                        len(orphans), ", ".join(f"pid={o.pid}" for o in orphans))
+            await end_processes(orphans, signal.SIGTERM, ORPHAN_TIMEOUT)
 
     def kill_everything(self) -> None:
         """Second Ctrl-C: SIGKILL every process at once, no waiting."""

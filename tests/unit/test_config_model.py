@@ -55,3 +55,11 @@ def test_command_text_can_be_given() -> None:
     prog = build({"cmd": "app {wid}"}, template=True, command_text="app $(circus.wid)")
     assert prog.command_text == "app $(circus.wid)"  # type: ignore[attr-defined]
     assert prog.launch_key() != build({"cmd": "app {wid}"}).launch_key()  # type: ignore[attr-defined]
+
+
+def test_quick_exit_floor_matches_the_lifecycle() -> None:
+    """The supervisord reader's startsecs=0 promise rests on this floor."""
+    from corral.config.model import QUICK_EXIT_SECS
+    from corral.program import QUICK_EXIT_SECONDS
+
+    assert QUICK_EXIT_SECS == QUICK_EXIT_SECONDS

@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 from corral.checks import describe, warnings
 from corral.config import Config, detect_format, load
-from corral.config.supervisord import PROGRAM_KEYS, QUICK_EXIT_SECS
+from corral.config.supervisord import PROGRAM_KEYS
 from corral.errors import ConfigError
 
 
@@ -321,7 +321,7 @@ def test_startsecs_zero_with_autorestart_still_reaches_fatal(
         startretries = 3
     """)
     prog = config.programs["crasher"]
-    assert prog.start_secs == QUICK_EXIT_SECS
+    assert prog.start_secs == 0
     assert prog.start_retries == 3
     assert prog.backoff == 1.0
     assert any("startsecs=0" in w and "fatal" in w for w in prog.warnings)

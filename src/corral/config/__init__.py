@@ -87,7 +87,7 @@ def _check_references(config: Config) -> None:
                 raise ConfigError(
                     f"unknown program {dep!r}",
                     file=prog.file,
-                    line=prog.line,
+                    line=prog.line_of("depends_on"),
                     key="depends_on",
                 )
     config.ordered()

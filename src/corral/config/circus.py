@@ -422,7 +422,7 @@ class _Watcher:
         return Option(option.key, text, option.line)
 
     def put(self, key: str, value: Any, option: Option) -> None:
-        self.entries[key] = Entry(value, option.line, option.key)
+        self.entries[key] = Entry(value, option.line, key=option.key)
 
     def note(self, option: Option, text: str) -> None:
         self.notes.append(f"{self.file}:{option.line}: {option.key}: {text}")
@@ -507,7 +507,7 @@ def _command(w: _Watcher) -> bool:
     template = any("{wid}" in p for p in parts)
     if not template:
         parts = [p.format_map({}) for p in parts]
-    w.entries["cmd"] = Entry(" ".join(parts), cmd.line, "cmd")
+    w.entries["cmd"] = Entry(" ".join(parts), cmd.line, key="cmd")
 
     # circus signalled the shell alone unless stop_children was set.
     if w.entries.get("shell", Entry(False)).value and not _flag(
@@ -621,7 +621,7 @@ def _stream(w: _Watcher, stream: str) -> None:
     for sub in ("color", "refresh_time"):
         if sub in opts:
             w.note(opts[sub], "not applicable to a file")
-    w.entries[stream] = Entry(table, filename.line, f"{prefix}filename")
+    w.entries[stream] = Entry(table, filename.line, key=f"{prefix}filename")
 
 
 # -- one handler per watcher option ------------------------------------------

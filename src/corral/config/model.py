@@ -24,6 +24,9 @@ RestartPolicy = Literal["always", "on-failure", "never"]
 StreamKind = Literal["file", "console", "null", "stdout"]
 
 RESTART_POLICIES: tuple[RestartPolicy, ...] = ("always", "on-failure", "never")
+# The lifecycle counts an exit sooner than this as a failed start, whatever
+# start_secs says, so that a crash loop always backs off and ends fatal.
+QUICK_EXIT_SECS = 1.0
 MAX_PROCS = 10_000
 
 
@@ -37,6 +40,8 @@ class Entry:
 
     value: Any
     line: int | None = None
+    # For a table value: the line of each of its keys, when known.
+    lines: Mapping[str, int] | None = None
     key: str | None = None
 
 
@@ -91,8 +96,9 @@ class ProgramConfig:
     priority: int = 0
     depends_on: tuple[str, ...] = ()
     critical: bool = False
-    file: str = ""
-    line: int | None = None
+    # Where the program was defined: for messages, not part of its meaning.
+    file: str = field(default="", compare=False)
+    line: int | None = field(default=None, compare=False)
     notes: tuple[str, ...] = field(default=(), compare=False)
     # Valid but risky settings a reader noticed, shown by `corral check`.
     warnings: tuple[str, ...] = field(default=(), compare=False)
@@ -104,6 +110,12 @@ class ProgramConfig:
     num_start: int = 0
     # The {port} field of the first process; each next one adds 1.
     port_base: int | None = None
+    # The line of each key, for messages about relations between programs.
+    key_lines: tuple[tuple[str, int], ...] = field(default=(), compare=False)
+
+    def line_of(self, key: str) -> int | None:
+        """The line KEY was set on, or the program's own line."""
+        return dict(self.key_lines).get(key, self.line)
 
     def fields(self, index: int) -> dict[str, object]:
         """The per-process fields of process INDEX (0-based)."""
@@ -207,7 +219,7 @@ def start_order(programs: Mapping[str, ProgramConfig]) -> list[ProgramConfig]:
             raise ConfigError(
                 f"dependency cycle: {cycle}",
                 file=prog.file,
-                line=prog.line,
+                line=prog.line_of("depends_on"),
                 key="depends_on",
             )
         prog = programs[name]
@@ -262,6 +274,23 @@ PROGRAM_KEYS = frozenset(
 STREAM_KEYS = frozenset({"file", "max_bytes", "backups", "timestamps"})
 
 
+def show(value: Any) -> str:
+    """A value as a config file would spell it, for messages."""
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    if value is None:
+        return "nothing"
+    if isinstance(value, str):
+        return repr(value)
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(show(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k} = {show(v)}" for k, v in value.items()) + "}"
+    return str(value)
+
+
 class _Reader:
     """Typed access to one program's entries, raising located errors."""
 
@@ -270,9 +299,12 @@ class _Reader:
         self.file = file
         self.line = line
 
-    def error(self, key: str, message: str) -> ConfigError:
+    def error(self, key: str, message: str, sub: str | None = None) -> ConfigError:
+        """A located error; SUB names a key inside a table value."""
         entry = self.entries.get(key)
         line = entry.line if entry is not None and entry.line else self.line
+        if sub is not None and entry is not None and entry.lines:
+            line = entry.lines.get(sub, line)
         shown = entry.key if entry is not None and entry.key else key
         return ConfigError(message, file=self.file, line=line, key=shown)
 
@@ -284,12 +316,12 @@ class _Reader:
         value = self.get(key, default)
         if isinstance(value, bool):
             return value
-        raise self.error(key, f"expected true or false, got {value!r}")
+        raise self.error(key, f"expected true or false, got {show(value)}")
 
     def integer(self, key: str, default: int, low: int, high: int) -> int:
         value = self.get(key, default)
         if isinstance(value, bool) or not isinstance(value, int):
-            raise self.error(key, f"expected an integer, got {value!r}")
+            raise self.error(key, f"expected an integer, got {show(value)}")
         if not low <= value <= high:
             raise self.error(key, f"expected {low}..{high}, got {value}")
         return value
@@ -297,7 +329,7 @@ class _Reader:
     def seconds(self, key: str, default: float, high: float = 86_400.0) -> float:
         value = self.get(key, default)
         if isinstance(value, bool) or not isinstance(value, int | float):
-            raise self.error(key, f"expected a number of seconds, got {value!r}")
+            raise self.error(key, f"expected a number of seconds, got {show(value)}")
         if not 0 <= value <= high or value != value:
             raise self.error(key, f"expected 0..{high:g} seconds, got {value}")
         return float(value)
@@ -308,7 +340,7 @@ class _Reader:
             return value
         if isinstance(value, str):
             return no_nul(self, key, value)
-        raise self.error(key, f"expected a string, got {value!r}")
+        raise self.error(key, f"expected a string, got {show(value)}")
 
 
 def no_nul(r: _Reader, key: str, value: str) -> str:
@@ -361,19 +393,15 @@ def build_program(
     start_retries = r.integer("start_retries", 5, -1, 1_000_000)
 
     # How to stop.
-    signal = r.get("stop_signal", "TERM")
-    if isinstance(signal, bool) or not isinstance(signal, str | int):
-        raise r.error("stop_signal", f"expected a signal name or number, got "
-                      f"{signal!r}")
     try:
-        stop_signal = parse_signal(signal)
+        stop_signal = parse_signal(r.get("stop_signal", "TERM"))
     except UsageError as exc:
         raise r.error("stop_signal", str(exc)) from None
 
     # Where and as whom.
     cwd = _path(r.text("cwd", ".") or ".", base_dir)
-    user = r.text("user", None)
-    group = r.text("group", None)
+    user = _account(r, "user")
+    group = _account(r, "group")
     umask = _umask(r)
     stamps = _timestamps(r, "timestamps", r.get("timestamps", False))
     stdout = _stream(r, "stdout", base_dir, allow_merge=False, stamps=stamps)
@@ -412,6 +440,7 @@ def build_program(
         template=template,
         num_start=num_start,
         port_base=port_base,
+        key_lines=tuple((k, e.line) for k, e in entries.items() if e.line),
     )
     if template:
         _check_template(r, prog)
@@ -474,7 +503,17 @@ def _command(r: _Reader, shell: bool) -> tuple[tuple[str, ...], str]:
         if shell:
             return ("/bin/sh", "-c", text), text
         return tuple(value), text
-    raise r.error("cmd", f"expected a string or a list of strings, got {value!r}")
+    raise r.error("cmd", f"expected a string or a list of strings, got {show(value)}")
+
+
+def _account(r: _Reader, key: str) -> str | None:
+    """A user or group, by name or by number."""
+    value = r.get(key, None)
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        return str(value)
+    if value is None or (isinstance(value, str) and value):
+        return value
+    raise r.error(key, f"expected a name or a number, got {show(value)}")
 
 
 def _exit_codes(r: _Reader) -> frozenset[int]:
@@ -486,34 +525,36 @@ def _exit_codes(r: _Reader) -> frozenset[int]:
         for v in value
     )
     if not ok:
-        raise r.error("exit_codes", f"expected a list of 0..255, got {value!r}")
+        raise r.error("exit_codes", f"expected a list of 0..255, got {show(value)}")
     return frozenset(value)
 
 
 def _umask(r: _Reader) -> int | None:
-    value = r.get("umask", None)
-    if value is None:
+    given = r.get("umask", None)
+    if given is None:
         return None
-    if isinstance(value, str):
+    value = given
+    if isinstance(given, str):
         try:
-            value = int(value, 8)
+            value = int(given, 8)
         except ValueError:
-            raise r.error("umask", f"expected an octal mask, got {value!r}") from None
+            raise r.error("umask", f"expected an octal mask, got {show(given)}") \
+                from None
     if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 0o777:
-        raise r.error("umask", f"expected an octal mask 000..777, got {value!r}")
+        raise r.error("umask", f"expected an octal mask 000..777, got {show(given)}")
     return value
 
 
 def _env(r: _Reader) -> tuple[tuple[str, str], ...]:
     value = r.get("env", {})
     if not isinstance(value, dict):
-        raise r.error("env", f"expected a table of names to strings, got {value!r}")
+        raise r.error("env", f"expected a table of names to strings, got {show(value)}")
     pairs = []
     for key, val in value.items():
         if not isinstance(key, str) or not key or "=" in key or "\0" in key:
             raise r.error("env", f"invalid variable name {key!r}")
         if isinstance(val, bool) or not isinstance(val, str | int | float):
-            raise r.error("env", f"{key}: expected a string, got {val!r}")
+            raise r.error("env", f"{key}: expected a string, got {show(val)}")
         text = str(val)
         if "\0" in text:
             raise r.error("env", f"{key}: value contains a NUL byte")
@@ -526,7 +567,7 @@ def _names(r: _Reader, key: str) -> tuple[str, ...]:
     if isinstance(value, str):
         value = [value]
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise r.error(key, f"expected a list of program names, got {value!r}")
+        raise r.error(key, f"expected a list of program names, got {show(value)}")
     return tuple(value)
 
 
@@ -534,18 +575,23 @@ def _path(value: str, base_dir: str) -> str:
     return os.path.normpath(os.path.join(base_dir, os.path.expanduser(value)))
 
 
-def _timestamps(r: _Reader, key: str, value: Any) -> str | None:
+def _timestamps(
+    r: _Reader, key: str, value: Any, sub: str | None = None
+) -> str | None:
     if value is True:
         return DEFAULT_TIMESTAMP
     if value is False or value is None:
         return None
+    label = f"{sub}: " if sub else ""
     if isinstance(value, str) and value:
         try:
             datetime.now().strftime(value)
         except ValueError as exc:
-            raise r.error(key, f"invalid time format {value!r}: {exc}") from None
+            raise r.error(key, f"{label}invalid time format {value!r}: {exc}",
+                          sub) from None
         return value
-    raise r.error(key, f"expected true, false or a time format, got {value!r}")
+    raise r.error(key, f"{label}expected true, false or a time format, got "
+                  f"{show(value)}", sub)
 
 
 def _stream(
@@ -570,7 +616,7 @@ def _stream(
         table.setdefault("timestamps", stamps or False)
         return _stream_table(r, key, table, base_dir)
     raise r.error(
-        key, f"expected a file name, 'console', 'null' or a table, got {value!r}"
+        key, f"expected a file name, 'console', 'null' or a table, got {show(value)}"
     )
 
 
@@ -579,17 +625,19 @@ def _stream_table(
 ) -> StreamConfig:
     for sub in table:
         if sub not in STREAM_KEYS:
-            raise r.error(key, f"{sub}: unknown key")
+            raise r.error(key, f"{sub}: unknown key", sub)
     path = table.get("file")
     if not isinstance(path, str) or not path:
-        raise r.error(key, f"file: expected a file name, got {path!r}")
+        raise r.error(key, f"file: expected a file name, got {show(path)}", "file")
     if path in ("console", "null", "stdout"):
-        raise r.error(key, f"file: rotation applies to files only, got {path!r}")
+        raise r.error(key, f"file: rotation applies to files only, got {path!r}",
+                      "file")
     no_nul(r, key, path)
     max_bytes = table.get("max_bytes", 0)
     backups = table.get("backups", 0)
     for sub, val in (("max_bytes", max_bytes), ("backups", backups)):
         if isinstance(val, bool) or not isinstance(val, int) or val < 0:
-            raise r.error(key, f"{sub}: expected a whole number >= 0, got {val!r}")
-    stamps = _timestamps(r, key, table.get("timestamps", False))
+            raise r.error(key, f"{sub}: expected a whole number >= 0, got "
+                          f"{show(val)}", sub)
+    stamps = _timestamps(r, key, table.get("timestamps", False), "timestamps")
     return StreamConfig("file", _path(path, base_dir), max_bytes, backups, stamps)

@@ -56,7 +56,7 @@ def read_procfile(path: str) -> Config:
         values["PORT"] = "{port}"
         values["PS"] = "{program_name}.{wid}"
         entries = {
-            "cmd": Entry(literal(command), line, name),
+            "cmd": Entry(literal(command), line, key=name),
             "shell": Entry(True, line),
             "env": Entry(values, line),
             "stderr": Entry("stdout", line),

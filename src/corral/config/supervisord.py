@@ -22,9 +22,10 @@ guessing:
   the difference it is.
 - ``startsecs = 0`` tells supervisord that a start succeeds at once, so a
   program that crashes right away is restarted forever and never becomes
-  FATAL. corral keeps the retry limit meaningful: with a restart policy,
-  an exit within `QUICK_EXIT_SECS` still counts as a failed start, and
-  ``corral check`` warns about the difference.
+  FATAL. corral keeps ``start_secs = 0`` (the process is running at
+  once) but its lifecycle still counts an exit within `QUICK_EXIT_SECS`
+  as a failed start, so such a program backs off and becomes fatal after
+  ``startretries`` tries; ``corral check`` warns about the difference.
 - ``AUTO`` log files go to ``[supervisord] childlogdir`` when it is set,
   else to ``logs/`` in the state directory, as ``NAME-stdout.log`` and
   ``NAME-stderr.log``, with the same rotation.
@@ -52,6 +53,7 @@ from typing import Any
 
 from corral.config.ini import Option, Section, parse_ini
 from corral.config.model import (
+    QUICK_EXIT_SECS,
     Config,
     Entry,
     ProgramConfig,
@@ -62,9 +64,6 @@ from corral.config.model import (
 from corral.config.toml_reader import _read_text
 from corral.errors import ConfigError
 
-# A start that ends sooner than this counts as failed even with
-# startsecs = 0 (see the module docstring).
-QUICK_EXIT_SECS = 1.0
 # supervisord waits 1 s, 2 s, 3 s... between tries; corral doubles from 1 s.
 BACKOFF_SECS = 1.0
 DEFAULT_MAXBYTES = 50 * 1024 * 1024
@@ -664,15 +663,15 @@ def _policy(p: _Program, value: _Values) -> None:
     p.entries["start_retries"] = Entry(retries, _line(p, "startretries"))
     p.entries["backoff"] = Entry(BACKOFF_SECS, p.section.line)
 
-    # startsecs = 0 would make every crash a success (see the docstring).
+    # startsecs = 0 makes every crash a success in supervisord only.
     secs = value.integer("startsecs", 1, 0, 86_400)
     if secs == 0 and restart != "never":
         p.warn(p.option("startsecs"),
-               f"startsecs=0: corral still counts an exit within "
-               f"{QUICK_EXIT_SECS:g} s as a failed start, so a program that "
-               f"keeps crashing becomes fatal after startretries={retries} "
-               "tries (supervisord would restart it forever)")
-        secs = int(QUICK_EXIT_SECS)
+               f"startsecs=0: the process counts as running at once, but "
+               f"corral still counts an exit within {QUICK_EXIT_SECS:g} s as "
+               "a failed start, so a program that keeps crashing backs off "
+               f"and becomes fatal after startretries={retries} tries "
+               "(supervisord would restart it forever)")
     p.entries["start_secs"] = Entry(secs, _line(p, "startsecs"))
 
 

@@ -33,8 +33,9 @@ def read_toml(path: str) -> Config:
     except tomllib.TOMLDecodeError as exc:
         message = str(exc)
         match = _AT_LINE.search(message)
-        line = int(match.group(1)) if match else None
-        message = _AT_LINE.sub("", message).strip()
+        line = int(match.group(1)) if match else text.count("\n") + 1
+        message = _AT_LINE.sub("", message).replace("(at end of document)", "")
+        message = message.strip()
         raise ConfigError(f"invalid TOML: {message}", file=path, line=line) from None
 
     lines = locate_keys(text)
@@ -81,7 +82,8 @@ def read_toml(path: str) -> Config:
                 "expected a table [programs.NAME]", file=path, line=where, key=name
             )
         entries = {
-            key: Entry(value, lines.get(("programs", name, key), where))
+            key: Entry(value, lines.get(("programs", name, key), where),
+                       _sub_lines(lines, ("programs", name, key), value))
             for key, value in table.items()
         }
         programs[name] = build_program(
@@ -94,6 +96,14 @@ def read_toml(path: str) -> Config:
         programs=programs,
         log_level=log_level,
     )
+
+
+def _sub_lines(
+    lines: dict[tuple[str, ...], int], path: tuple[str, ...], value: Any
+) -> dict[str, int] | None:
+    if not isinstance(value, dict):
+        return None
+    return {k: lines[(*path, k)] for k in value if (*path, k) in lines}
 
 
 def _table(
@@ -131,13 +141,13 @@ def locate_keys(text: str) -> dict[tuple[str, ...], int]:
     """Map each table path and dotted key path to the line that defines it."""
     found: dict[tuple[str, ...], int] = {}
     table: tuple[str, ...] = ()
-    in_multiline: str | None = None
+    open_quote: str | None = None
 
-    for number, line in enumerate(text.splitlines(), start=1):
-        # Skip the inside of multi-line strings.
-        if in_multiline:
-            if line.count(in_multiline) % 2 == 1:
-                in_multiline = None
+    # TOML ends lines at \n only; str.splitlines would also split at
+    # characters that a comment or a string may contain.
+    for number, line in enumerate(text.split("\n"), start=1):
+        if open_quote is not None:
+            open_quote = _scan_value(line, open_quote)
             continue
 
         header = _HEADER.match(line)
@@ -155,9 +165,58 @@ def locate_keys(text: str) -> dict[tuple[str, ...], int]:
             rest = line[key.end():]
             for sub in re.finditer(r"[{,]\s*([A-Za-z0-9_-]+)\s*=", rest):
                 found.setdefault((*path, sub.group(1)), number)
-
-        for quote in ('"""', "'''"):
-            if line.count(quote) % 2 == 1:
-                in_multiline = quote
-                break
+            open_quote = _scan_value(rest, None)
     return found
+
+
+def _scan_value(text: str, open_quote: str | None) -> str | None:
+    """Walk the strings and comment of one line; return a quote left open.
+
+    Only a multi-line string can stay open past the end of its line.
+    """
+    i = 0
+    if open_quote is not None:
+        end = _closing(text, 0, open_quote)
+        if end < 0:
+            return open_quote
+        i = end
+    while i < len(text):
+        char = text[i]
+        if char == "#":
+            return None
+        triple = text[i : i + 3]
+        if triple in (TRIPLE_BASIC, TRIPLE_LITERAL):
+            end = _closing(text, i + 3, triple)
+            if end < 0:
+                return triple
+            i = end
+        elif char in ("'", '"'):
+            end = _closing(text, i + 1, char)
+            i = end if end >= 0 else len(text)
+        else:
+            i += 1
+    return None
+
+
+TRIPLE_BASIC = '"' * 3
+TRIPLE_LITERAL = "'" * 3
+
+
+def _closing(text: str, start: int, quote: str) -> int:
+    """The index just past the QUOTE that closes a string begun before START."""
+    i = start
+    while True:
+        j = text.find(quote, i)
+        if j < 0:
+            return -1
+        if quote[0] == '"' and _escaped(text, j):
+            i = j + 1
+            continue
+        return j + len(quote)
+
+
+def _escaped(text: str, index: int) -> bool:
+    count = 0
+    while index - count - 1 >= 0 and text[index - count - 1] == "\\":
+        count += 1
+    return count % 2 == 1

@@ -1,0 +1,179 @@
+"""`corral reload` (and SIGHUP) apply only the difference; `scale` resizes."""
+
+from __future__ import annotations
+
+import os
+import signal
+
+from tests.conftest import LONG, SHORT, Env, pid_alive, wait_for
+
+THREE = """
+[programs.a]
+cmd = ["python3", "-c", "import time; print('a up', flush=True); time.sleep(1000)"]
+stdout = "a.log"
+
+[programs.b]
+cmd = ["python3", "-c", "import time; print('b up', flush=True); time.sleep(1000)"]
+stdout = "b.log"
+stop_timeout = 5
+
+[programs.c]
+cmd = ["python3", "-c", "import time; print('c up', flush=True); time.sleep(1000)"]
+stdout = "c.log"
+"""
+
+
+def pids(env: Env) -> dict[str, int]:
+    return {row["name"]: row["pid"] for row in env.status()}
+
+
+def started(env: Env) -> dict[str, int]:
+    env.up()
+    for name in "abc":
+        env.wait_log(f"{name}.log", f"{name} up")
+    return pids(env)
+
+
+def test_reload_restarts_only_the_changed_program(env: Env) -> None:
+    env.config(THREE)
+    before = started(env)
+    env.config(THREE.replace("'b up'", "'b changed'"))
+
+    out = env.ok("reload")
+    assert "changed: b" in out
+    env.wait_log("b.log", "b changed")
+    after = pids(env)
+    assert after["a.0"] == before["a.0"]
+    assert after["c.0"] == before["c.0"]
+    assert after["b.0"] != before["b.0"]
+    assert not pid_alive(before["b.0"])
+
+
+def test_settings_that_do_not_change_the_launch_apply_in_place(env: Env) -> None:
+    env.config(THREE)
+    before = started(env)
+    env.config(THREE.replace("stop_timeout = 5", "stop_timeout = 7\nrestart = 'never'"))
+    out = env.ok("reload")
+    assert "updated: b" in out
+    assert pids(env) == before
+
+
+def test_reload_adds_and_removes_programs(env: Env) -> None:
+    env.config(THREE)
+    before = started(env)
+    text = THREE.split("[programs.c]")[0] + """
+[programs.d]
+cmd = ["python3", "-c", "import time; print('d up', flush=True); time.sleep(1000)"]
+stdout = "d.log"
+"""
+    env.config(text)
+    out = env.ok("reload")
+    assert "added: d" in out and "removed: c" in out
+    env.wait_log("d.log", "d up")
+    after = pids(env)
+    assert "c.0" not in after
+    assert not pid_alive(before["c.0"])
+    assert after["a.0"] == before["a.0"] and after["b.0"] == before["b.0"]
+
+
+def test_broken_edits_change_nothing_and_say_where(env: Env) -> None:
+    env.config(THREE)
+    before = started(env)
+    broken = {
+        "bad toml": (THREE + "\n[programs.e\n", "corral.toml:14: invalid TOML"),
+        "unknown key": (THREE.replace("stop_timeout = 5", "stop_timout = 5"),
+                        "corral.toml:8: stop_timout: unknown key"),
+        "bad signal": (THREE.replace("stop_timeout = 5", "stop_signal = 'NOPE'"),
+                       "corral.toml:8: stop_signal:"),
+    }
+    for what, (text, where) in broken.items():
+        env.config(text)
+        result = env.run("reload")
+        assert result.returncode == 1, what
+        assert where in result.stderr, (what, result.stderr)
+        assert result.stderr.count("\n") == 1
+        assert pids(env) == before, what
+
+
+def test_sighup_reloads(env: Env) -> None:
+    env.config(THREE)
+    before = started(env)
+    env.config(THREE.replace("'c up'", "'c changed'"))
+    daemon = env.daemon_pid()
+    assert daemon is not None
+    os.kill(daemon, signal.SIGHUP)
+    env.wait_log("c.log", "c changed")
+    after = pids(env)
+    assert after["a.0"] == before["a.0"] and after["c.0"] != before["c.0"]
+
+
+def test_scale_up_and_down(env: Env) -> None:
+    env.write("w.py", """
+        import os, signal, sys, time
+        def bye(sig, frame):
+            print("bye", os.environ["CORRAL_PROCESS"], flush=True)
+            sys.exit(0)
+        signal.signal(signal.SIGTERM, bye)
+        print("hi", os.environ["CORRAL_PROCESS"], flush=True)
+        while True:
+            time.sleep(1)
+    """)
+    env.config("""
+        [programs.w]
+        cmd = ["python3", "w.py"]
+        numprocs = 2
+        stdout = "w.log"
+    """)
+    env.up()
+    env.wait_log("w.log", "hi", count=2)
+    first = pids(env)
+
+    env.ok("scale", "w", "4")
+    env.wait_log("w.log", "hi w.3")
+    grown = pids(env)
+    assert sorted(grown) == ["w.0", "w.1", "w.2", "w.3"]
+    assert grown["w.0"] == first["w.0"] and grown["w.1"] == first["w.1"]
+
+    env.ok("scale", "w", "1")
+    log = env.read("w.log")
+    assert "bye w.3" in log and "bye w.2" in log and "bye w.1" in log
+    assert "bye w.0" not in log
+    assert pids(env) == {"w.0": first["w.0"]}
+    for name in ("w.1", "w.2", "w.3"):
+        assert not pid_alive(grown[name])
+
+    result = env.run("scale", "nope", "2")
+    assert result.returncode == 2
+    result = env.run("scale", "w", "-1")
+    assert result.returncode == 2
+    assert wait_for(lambda: env.one("w.0")["pid"] == first["w.0"], SHORT, "w.0")
+
+
+def test_start_waits_and_reports_failure(env: Env) -> None:
+    """`corral start` of a program that cannot stay up exits 1 with a reason."""
+    env.config("""
+        [programs.bad]
+        cmd = "exit 4"
+        shell = true
+        autostart = false
+        start_retries = 1
+        backoff = 0.1
+
+        [programs.good]
+        cmd = "sleep 1000"
+        shell = true
+        autostart = false
+        start_secs = 0.3
+    """)
+    env.up()
+    result = env.run("start", "bad")
+    assert result.returncode == 1
+    assert "exit status 4" in result.stderr
+    assert result.stderr.count("\n") == 1
+    assert env.ok("start", "good").startswith("good.0 pid=")
+    result = env.run("start", "nope")
+    assert result.returncode == 2
+    assert "no program or process named 'nope'" in result.stderr
+    result = env.run("stop")
+    assert result.returncode == 2
+    assert env.run("stop", "--all", timeout=LONG).returncode == 0
