@@ -41,6 +41,7 @@ MAX_HEADER = 16 * 1024
 MAX_BODY = 1024 * 1024
 READ_TIMEOUT = 10.0
 CLOSE_GRACE = 1.0
+MAX_LINES = 1_000_000
 LINGER = 1.0
 FOLLOW_BUFFER = 4 * 1024 * 1024
 
@@ -262,10 +263,10 @@ class ControlServer:
                     writer: asyncio.StreamWriter, request: Request) -> None:
         """Print the tail of a stream, then follow it if asked (chunked)."""
         try:
-            streams, prefix = self.api.log_streams(request.query)
-            count = int(request.query.get("n", "10"))
+            count = _count(request.query.get("n", "10"))
             follow = request.query.get("follow", "0") in ("1", "true", "yes")
-        except (CorralError, ValueError) as exc:
+            streams, prefix = self.api.log_streams(request.query)
+        except CorralError as exc:
             status = 400
             for kind, code in ERROR_STATUS:
                 if isinstance(exc, kind):
@@ -328,6 +329,12 @@ class ControlServer:
                     stream.followers.remove(push)
                 except ValueError:
                     pass
+
+def _count(text: str) -> int:
+    if not text.isascii() or not text.isdigit() or int(text) > MAX_LINES:
+        raise UsageError(f"n: expected a number of lines 0..{MAX_LINES}, got {text!r}")
+    return int(text)
+
 
 async def _linger(reader: asyncio.StreamReader,
                   writer: asyncio.StreamWriter) -> None:

@@ -33,6 +33,7 @@ LOCKFILE = "corral.lock"
 RECORD = "processes.json"
 LOGFILE = "corral.log"
 MAX_SOCKET_PATH = 107
+RECORD_INTERVAL = 0.25
 
 
 class AlreadyRunning(CorralError):
@@ -131,7 +132,9 @@ def remove_files(state_dir: str) -> None:
 
 
 class Record:
-    """Writes what the daemon runs to processes.json, at most once a tick."""
+    """Writes what the daemon runs to processes.json, a few times a second
+    at most. It only backs up the session marker every process carries, so
+    a record a fraction of a second old loses nothing."""
 
     def __init__(self, state_dir: str, session: str,
                  loop: asyncio.AbstractEventLoop) -> None:
@@ -141,14 +144,17 @@ class Record:
         self.source: Any = None
         self.pending = False
         self.boot = boot_id()
+        self.written = 0.0
 
     def changed(self) -> None:
         if not self.pending:
             self.pending = True
-            self.loop.call_soon(self.write)
+            delay = self.written + RECORD_INTERVAL - self.loop.time()
+            self.loop.call_later(max(delay, 0.0), self.write)
 
     def write(self) -> None:
         self.pending = False
+        self.written = self.loop.time()
         processes = []
         if self.source is not None:
             for prog in self.source.programs.values():

@@ -166,21 +166,23 @@ def test_signal_targets(env: Env) -> None:
     """--main reaches only the leader, --group the group, --tree escapees too."""
     env.write("tree.py", """
         import os, signal, sys, time
+        def line(text):
+            os.write(1, text.encode() + b"\\n")  # one write: lines never mix
         def say(tag):
             def handler(sig, frame):
-                print(tag, "got", sig, flush=True)
+                line(f"{tag} got {sig}")
             return handler
         if os.fork() == 0:
             os.setsid()
             signal.signal(signal.SIGUSR1, say("escapee"))
-            print("escapee up", flush=True)
+            line("escapee up")
             while True: time.sleep(1)
         if os.fork() == 0:
             signal.signal(signal.SIGUSR1, say("member"))
-            print("member up", flush=True)
+            line("member up")
             while True: time.sleep(1)
         signal.signal(signal.SIGUSR1, say("leader"))
-        print("leader up", flush=True)
+        line("leader up")
         while True: time.sleep(1)
     """)
     env.config("""

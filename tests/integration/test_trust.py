@@ -194,13 +194,18 @@ def test_crash_storm_keeps_the_daemon_responsive(env: Env) -> None:
     before = cpu()
     began = time.monotonic()
     slowest = 0.0
+    path = str(env.path / ".corral/corral.sock")
+    request = b"GET /v1/status HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
     while time.monotonic() - began < 6:
         t = time.monotonic()
-        result = env.run("status", "--json")
+        reply = raw_request(path, request)
         slowest = max(slowest, time.monotonic() - t)
-        assert len(json.loads(result.stdout)) == 50
+        body = reply.split(b"\r\n\r\n", 1)[1]
+        assert len(json.loads(body)["processes"]) == 50
+        time.sleep(0.1)  # ten looks a second: watch the storm, don't add to it
     used = cpu() - before
-    assert slowest < 1.0
+    # The daemon's own answer time; the CLI adds an interpreter start.
+    assert slowest < 0.5
     # With back-off capped at 1 s, 50 programs cost about 50 spawns a second.
     assert used < 3.0
 
