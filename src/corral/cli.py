@@ -94,7 +94,9 @@ def build_parser() -> Parser:
     p.add_argument("name", metavar="NAME")
     p.add_argument("count", metavar="N", type=int)
 
-    command("check", "validate a config file and show what it runs")
+    p = command("check", "validate a config file and show what it runs")
+    p.add_argument("file", nargs="?", metavar="FILE",
+                   help="the file to check (default: as -c)")
     return parser
 
 
@@ -176,7 +178,7 @@ def cmd_up(args: argparse.Namespace) -> int:
 def cmd_check(args: argparse.Namespace) -> int:
     from corral.config import load
 
-    path = config_path(args)
+    path = getattr(args, "file", None) or config_path(args)
     try:
         config = load(path)
     except CorralError as exc:

@@ -4,8 +4,14 @@ configparser forgets where a value came from, and corral promises
 ``FILE:LINE`` in every config error, so this reader keeps the line of each
 section and key. It follows configparser's syntax: ``key = value`` or
 ``key: value``, indented lines continue a value, whole-line comments start
-with ``#`` or ``;``. Inline comments are a dialect choice: supervisord
-treats `` ;`` as one, circus does not.
+with ``#`` or ``;``. The rest is a dialect choice, passed by the reader:
+which characters start an inline comment when whitespace precedes them
+(supervisord: ``;`` and ``#``; circus: ``;``), and circus's extras (a
+line starting with ``rem`` is a comment, a value of ``""`` is empty).
+
+Where configparser would quietly merge a repeated section or keep one of
+two values of a key, this reader refuses: a repeated key is nearly always
+a mistake, and corral does not guess which one was meant.
 """
 
 from __future__ import annotations
@@ -22,6 +28,12 @@ class Option:
     key: str
     value: str
     line: int
+    # The line where the value's text begins: the next one when the key's
+    # own line leaves the value empty and continuation lines carry it.
+    value_line: int = 0
+
+    def __post_init__(self) -> None:
+        self.value_line = self.value_line or self.line
 
 
 @dataclass
@@ -41,10 +53,15 @@ def parse_ini(
     text: str,
     file: str,
     *,
-    inline_comments: bool = False,
+    inline_comments: str = "",
     lower_keys: bool = True,
+    circus: bool = False,
 ) -> list[Section]:
-    """Split INI text into sections. Raises `ConfigError` on bad syntax."""
+    """Split INI text into sections. Raises `ConfigError` on bad syntax.
+
+    INLINE_COMMENTS lists the characters that start a comment after
+    whitespace; CIRCUS turns on circus's ``rem`` comments and ``""``.
+    """
     sections: list[Section] = []
     seen: set[str] = set()
     current: Section | None = None
@@ -52,19 +69,26 @@ def parse_ini(
 
     for number, raw in enumerate(text.splitlines(), start=1):
         stripped = raw.strip()
+        if "\0" in raw:
+            raise ConfigError("line contains a NUL byte", file=file, line=number)
 
         # Blank lines and comments end nothing: configparser keeps
         # continuation across them only when indented, as here.
         if not stripped or stripped[0] in "#;":
             continue
+        if circus and raw[:4].lower() in ("rem", "rem ", "rem\t"):
+            continue
 
         # An indented line continues the previous value.
         if raw[0].isspace() and last is not None:
             piece = _strip_inline(stripped, inline_comments)
+            if not last.value:
+                last.value_line = number
             last.value = f"{last.value}\n{piece}" if last.value else piece
             continue
 
         if stripped.startswith("["):
+            stripped = _strip_inline(stripped, inline_comments)
             if not stripped.endswith("]"):
                 raise ConfigError(
                     f"expected a section header like [name], got {stripped!r}",
@@ -96,7 +120,10 @@ def parse_ini(
                 line=number,
                 key=key,
             )
-        last = Option(key, _strip_inline(value, inline_comments), number)
+        value = _strip_inline(value, inline_comments)
+        if circus and value == '""':
+            value = ""
+        last = Option(key, value, number)
         current.options[key] = last
 
     return sections
@@ -112,12 +139,13 @@ def _split_option(text: str, file: str, line: int) -> tuple[str, str]:
     return text[:cut].strip(), text[cut + 1 :].strip()
 
 
-def _strip_inline(value: str, enabled: bool) -> str:
-    if not enabled:
+def _strip_inline(value: str, prefixes: str) -> str:
+    if not prefixes:
         return value
-    # supervisord: ';' starts a comment only after whitespace.
+    # A comment character counts only after whitespace, so that URLs,
+    # fragments and "a;b" inside a value survive.
     for i, char in enumerate(value):
-        if char == ";" and i > 0 and value[i - 1].isspace():
+        if char in prefixes and (i == 0 or value[i - 1].isspace()):
             return value[:i].rstrip()
     return value
 

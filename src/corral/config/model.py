@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import shlex
+import string
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -23,17 +24,25 @@ RestartPolicy = Literal["always", "on-failure", "never"]
 StreamKind = Literal["file", "console", "null", "stdout"]
 
 RESTART_POLICIES: tuple[RestartPolicy, ...] = ("always", "on-failure", "never")
+# The lifecycle counts an exit sooner than this as a failed start, whatever
+# start_secs says, so that a crash loop always backs off and ends fatal.
+QUICK_EXIT_SECS = 1.0
 MAX_PROCS = 10_000
 
 
 @dataclass(frozen=True)
 class Entry:
-    """One value as a reader found it, with the line it sits on."""
+    """One value as a reader found it, with the line it sits on.
+
+    KEY is the name the user wrote, when the format calls it something
+    else (supervisord's ``command`` for ``cmd``); errors name it.
+    """
 
     value: Any
     line: int | None = None
     # For a table value: the line of each of its keys, when known.
     lines: Mapping[str, int] | None = None
+    key: str | None = None
 
 
 @dataclass(frozen=True)
@@ -91,9 +100,16 @@ class ProgramConfig:
     file: str = field(default="", compare=False)
     line: int | None = field(default=None, compare=False)
     notes: tuple[str, ...] = field(default=(), compare=False)
+    # Valid but risky settings a reader noticed, shown by `corral check`.
+    warnings: tuple[str, ...] = field(default=(), compare=False)
     # True when argv and env values hold per-process fields in str.format
-    # syntax ({process_num}, {wid}), as circus and supervisord files can.
+    # syntax ({process_num}, {wid}, {port}), as circus, supervisord and
+    # Procfile setups have; literal braces are then doubled.
     template: bool = False
+    # process_num of the first process (supervisord's numprocs_start).
+    num_start: int = 0
+    # The {port} field of the first process; each next one adds 1.
+    port_base: int | None = None
     # The line of each key, for messages about relations between programs.
     key_lines: tuple[tuple[str, int], ...] = field(default=(), compare=False)
 
@@ -101,18 +117,30 @@ class ProgramConfig:
         """The line KEY was set on, or the program's own line."""
         return dict(self.key_lines).get(key, self.line)
 
+    def fields(self, index: int) -> dict[str, object]:
+        """The per-process fields of process INDEX (0-based)."""
+        values: dict[str, object] = {
+            "process_num": self.num_start + index,
+            "wid": index + 1,
+            "program_name": self.name,
+            "name": self.name,
+        }
+        if self.port_base is not None:
+            values["port"] = self.port_base + index
+        return values
+
     def argv_for(self, index: int) -> tuple[str, ...]:
         """The command line of process INDEX (0-based)."""
         if not self.template:
             return self.argv
-        fields = _process_fields(self.name, index)
+        fields = self.fields(index)
         return tuple(arg.format_map(fields) for arg in self.argv)
 
     def env_for(self, index: int) -> tuple[tuple[str, str], ...]:
         """The configured environment of process INDEX (0-based)."""
         if not self.template:
             return self.env
-        fields = _process_fields(self.name, index)
+        fields = self.fields(index)
         return tuple((k, v.format_map(fields)) for k, v in self.env)
 
     def launch_key(self) -> tuple[Any, ...]:
@@ -128,12 +156,30 @@ class ProgramConfig:
             self.umask,
             self.stdout,
             self.stderr,
+            self.template,
+            self.num_start,
+            self.port_base,
         )
 
 
-def _process_fields(name: str, index: int) -> dict[str, object]:
-    return {"process_num": index, "wid": index + 1, "program_name": name,
-            "name": name}
+def literal(text: str) -> str:
+    """TEXT as it must appear in a template: braces doubled."""
+    return text.replace("{", "{{").replace("}", "}}")
+
+
+def display_template(template: str) -> str:
+    """A template as people read it: literal braces single, fields kept."""
+    try:
+        parts = list(string.Formatter().parse(template))
+    except ValueError:
+        return template
+    out = []
+    for text, name, spec, conversion in parts:
+        out.append(text)
+        if name is not None:
+            conv = f"!{conversion}" if conversion else ""
+            out.append(f"{{{name}{conv}{':' + spec if spec else ''}}}")
+    return "".join(out)
 
 
 @dataclass(frozen=True)
@@ -145,6 +191,9 @@ class Config:
     programs: Mapping[str, ProgramConfig]
     notes: tuple[str, ...] = ()
     log_level: str = "info"
+    # toml, circus, supervisord or procfile: what the file was read as.
+    format: str = "toml"
+    warnings: tuple[str, ...] = ()
 
     def ordered(self) -> list[ProgramConfig]:
         """Programs in start order: dependencies first, then priority."""
@@ -256,7 +305,8 @@ class _Reader:
         line = entry.line if entry is not None and entry.line else self.line
         if sub is not None and entry is not None and entry.lines:
             line = entry.lines.get(sub, line)
-        return ConfigError(message, file=self.file, line=line, key=key)
+        shown = entry.key if entry is not None and entry.key else key
+        return ConfigError(message, file=self.file, line=line, key=shown)
 
     def get(self, key: str, default: Any) -> Any:
         entry = self.entries.get(key)
@@ -286,9 +336,18 @@ class _Reader:
 
     def text(self, key: str, default: str | None) -> str | None:
         value = self.get(key, default)
-        if value is None or isinstance(value, str):
+        if value is None:
             return value
+        if isinstance(value, str):
+            return no_nul(self, key, value)
         raise self.error(key, f"expected a string, got {show(value)}")
+
+
+def no_nul(r: _Reader, key: str, value: str) -> str:
+    """Refuse a NUL byte: no file name, argument or user name can hold one."""
+    if "\0" in value:
+        raise r.error(key, f"expected text without NUL bytes, got {value!r}")
+    return value
 
 
 def build_program(
@@ -299,9 +358,17 @@ def build_program(
     line: int | None,
     base_dir: str,
     notes: tuple[str, ...] = (),
+    warnings: tuple[str, ...] = (),
+    template: bool = False,
+    num_start: int = 0,
+    port_base: int | None = None,
+    command_text: str | None = None,
 ) -> ProgramConfig:
     """Validate one program's entries and fill in defaults.
 
+    With TEMPLATE, the command and the environment values are str.format
+    templates of the per-process fields (see `ProgramConfig.fields`);
+    COMMAND_TEXT is then what `check` and the logs show as the command.
     Raises `ConfigError` at the first bad entry, located at its line.
     """
     r = _Reader(entries, file, line)
@@ -340,11 +407,11 @@ def build_program(
     stdout = _stream(r, "stdout", base_dir, allow_merge=False, stamps=stamps)
     stderr = _stream(r, "stderr", base_dir, allow_merge=True, stamps=stamps)
 
-    return ProgramConfig(
+    prog = ProgramConfig(
         name=name,
         argv=argv,
         shell=shell,
-        command_text=text,
+        command_text=text if command_text is None else command_text,
         numprocs=numprocs,
         autostart=r.boolean("autostart", True),
         restart=restart,
@@ -369,8 +436,34 @@ def build_program(
         file=file,
         line=line,
         notes=notes,
+        warnings=warnings,
+        template=template,
+        num_start=num_start,
+        port_base=port_base,
         key_lines=tuple((k, e.line) for k, e in entries.items() if e.line),
     )
+    if template:
+        _check_template(r, prog)
+    return prog
+
+
+def _check_template(r: _Reader, prog: ProgramConfig) -> None:
+    """Every field of the command and environment must be known."""
+    fields = prog.fields(0)
+    for key, values in (("cmd", prog.argv), ("env", [v for _, v in prog.env])):
+        for value in values:
+            try:
+                value.format_map(fields)
+            except KeyError as exc:
+                known = ", ".join(sorted(fields))
+                raise r.error(
+                    key, f"unknown per-process field {{{exc.args[0]}}} (known: "
+                    f"{known}); write a literal brace as {{{{ or }}}}"
+                ) from None
+            except (ValueError, IndexError, AttributeError, TypeError) as exc:
+                raise r.error(
+                    key, f"bad per-process field in {value!r}: {exc}"
+                ) from None
 
 
 def check_name(name: str, file: str, line: int | None) -> None:
@@ -386,6 +479,10 @@ def check_name(name: str, file: str, line: int | None) -> None:
 
 def _command(r: _Reader, shell: bool) -> tuple[tuple[str, ...], str]:
     value = r.get("cmd", None)
+    if isinstance(value, str | list):
+        for item in value if isinstance(value, list) else [value]:
+            if isinstance(item, str):
+                no_nul(r, "cmd", item)
     if isinstance(value, str):
         text = value.strip()
         if not text:
@@ -512,6 +609,7 @@ def _stream(
             raise r.error(key, "expected a file, 'console' or 'null', got 'stdout'")
         if not value:
             raise r.error(key, "expected a file, 'console' or 'null', got ''")
+        no_nul(r, key, value)
         return StreamConfig("file", _path(value, base_dir), timestamps=stamps)
     if isinstance(value, dict):
         table = dict(value)
@@ -534,6 +632,7 @@ def _stream_table(
     if path in ("console", "null", "stdout"):
         raise r.error(key, f"file: rotation applies to files only, got {path!r}",
                       "file")
+    no_nul(r, key, path)
     max_bytes = table.get("max_bytes", 0)
     backups = table.get("backups", 0)
     for sub, val in (("max_bytes", max_bytes), ("backups", backups)):
