@@ -26,7 +26,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from corral.config.model import ProgramConfig
+from corral.config.model import QUICK_EXIT_SECS, ProgramConfig
 from corral.errors import ActionFailed, CorralError
 from corral.output import OutputStream, PipeReader, Sinks
 from corral.process import Child, LaunchSpec, Reaper, SpawnError, describe_status, spawn
@@ -35,9 +35,6 @@ from corral.signals import signal_name
 log = logging.getLogger("corral.program")
 
 KILL_RECHECK_SECONDS = 5.0
-# A run shorter than this counts as a failed start even when start_secs is
-# smaller, so that start_secs = 0 cannot turn a crash loop into a storm.
-QUICK_EXIT_SECONDS = 1.0
 
 
 class State(enum.Enum):
@@ -318,7 +315,7 @@ class Process:
                     self.name, pid, what, cfg.restart)
             self._set(State.EXITED)
             return
-        if uptime >= max(cfg.start_secs, QUICK_EXIT_SECONDS):
+        if uptime >= max(cfg.start_secs, QUICK_EXIT_SECS):
             log.warning("%s pid=%d %s; restarting", self.name, pid, what)
             self.failures = 0
             self.restarts += 1
