@@ -36,7 +36,9 @@ def _common(parser: argparse.ArgumentParser, default: Any) -> None:
     parser.add_argument("-c", "--config", metavar="FILE", default=default,
                         help="config file (default ./corral.toml, then $CORRAL_CONFIG)")
     parser.add_argument("--socket", metavar="PATH", default=default,
-                        help="control socket of the daemon (or $CORRAL_SOCKET)")
+                        help="control socket of the daemon (or $CORRAL_SOCKET); "
+                        "http://127.0.0.1:PORT for a TCP listener, with the token "
+                        "in $CORRAL_TOKEN")
 
 
 def build_parser() -> Parser:
@@ -154,7 +156,7 @@ def _state_dir(path: str) -> str:
 def _client(args: argparse.Namespace, timeout: float | None = None) -> Any:
     from corral.client import Client
 
-    return Client(socket_path(args), timeout)
+    return Client(socket_path(args), timeout, os.environ.get("CORRAL_TOKEN"))
 
 
 # Requests that only read answer at once; anything longer is a stuck daemon.

@@ -52,15 +52,26 @@ class Response:
 class Client:
     """Talks to one daemon through its socket path."""
 
-    def __init__(self, path: str, timeout: float | None = None) -> None:
+    def __init__(self, path: str, timeout: float | None = None,
+                 token: str | None = None) -> None:
         self.path = path
         self.timeout = timeout
+        self.token = token
+        self.address: Any = path
+        self.family = _socket.AF_UNIX
+        if path.startswith("http://"):
+            host, _, port = path[len("http://"):].rstrip("/").rpartition(":")
+            host = host.strip("[]")
+            if not port.isdigit():
+                raise UsageError(f"expected http://HOST:PORT, got {path!r}")
+            self.address = (host, int(port))
+            self.family = _socket.AF_INET6 if ":" in host else _socket.AF_INET
 
     def _connect(self) -> Any:
-        sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
+        sock = _socket.socket(self.family, _socket.SOCK_STREAM)
         sock.settimeout(self.timeout)
         try:
-            sock.connect(self.path)
+            sock.connect(self.address)
         except (FileNotFoundError, ConnectionRefusedError):
             sock.close()
             raise NotRunning(f"no daemon is running (no socket at {self.path})") \
@@ -83,9 +94,10 @@ class Client:
     def _send(self, method: str, target: str, body: Any = None) -> Any:
         sock = self._connect()
         payload = b"" if body is None else json.dumps(body).encode()
+        auth = f"Authorization: Bearer {self.token}\r\n" if self.token else ""
         head = (f"{method} {target} HTTP/1.1\r\nHost: corral\r\n"
                 f"Content-Type: application/json\r\n"
-                f"Content-Length: {len(payload)}\r\n"
+                f"Content-Length: {len(payload)}\r\n{auth}"
                 "Connection: close\r\n\r\n")
         try:
             sock.sendall(head.encode() + payload)
@@ -143,6 +155,8 @@ def raise_for(status: int, reply: Any) -> None:
         raise UsageError(message)
     if status == 409:
         raise ActionFailed(message)
+    if status == 401:
+        raise ControlError(message)
     raise ControlError(message)
 
 

@@ -14,6 +14,7 @@ described in docs/api.md.
 from __future__ import annotations
 
 import asyncio
+import hmac
 import json
 import logging
 import os
@@ -52,8 +53,10 @@ Handler = Callable[[Query, Any], Awaitable[tuple[int, Any]]]
 class Request:
     """One parsed request."""
 
-    def __init__(self, method: str, target: str, body: bytes) -> None:
+    def __init__(self, method: str, target: str, body: bytes,
+                 authorization: bytes = b"") -> None:
         self.method = method
+        self.authorization = authorization
         parts = urlsplit(target)
         self.path = parts.path.rstrip("/") or "/"
         self.query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
@@ -89,10 +92,14 @@ def peer_uid(sock: socket.socket) -> int | None:
 class ControlServer:
     """Serves the API of one daemon on its Unix socket."""
 
-    def __init__(self, api: Any, path: str) -> None:
+    def __init__(self, api: Any, path: str, listen: tuple[str, int] | None = None,
+                 token: str | None = None) -> None:
         self.api = api
         self.path = path
+        self.listen = listen
+        self.token = f"Bearer {token}".encode() if token else None
         self.server: asyncio.base_events.Server | None = None
+        self.tcp: asyncio.base_events.Server | None = None
         self.routes: dict[tuple[str, str], Handler] = {
             ("GET", "/v1/info"): api.info,
             ("GET", "/v1/status"): api.status,
@@ -116,9 +123,20 @@ class ControlServer:
         finally:
             os.umask(old_umask)
         os.chmod(self.path, 0o600)
+        if self.listen is not None:
+            host, port = self.listen
+            try:
+                self.tcp = await asyncio.start_server(
+                    self._connection, host, port, limit=MAX_HEADER)
+            except OSError as exc:
+                raise CorralError(f"cannot listen on {host}:{port}: "
+                                  f"{exc.strerror}") from None
+            log.info("control listener on %s:%d (token required)", host, port)
 
     async def close(self) -> None:
         """Stop listening; let requests in flight answer, briefly; then close."""
+        if self.tcp is not None:
+            self.tcp.close()
         if self.server is not None:
             self.server.close()
             if self.connections:
@@ -149,7 +167,9 @@ class ControlServer:
     async def _serve(self, reader: asyncio.StreamReader,
                      writer: asyncio.StreamWriter) -> None:
         conn = h11.Connection(h11.SERVER, max_incomplete_event_size=MAX_HEADER)
-        uid = peer_uid(writer.get_extra_info("socket"))
+        sock = writer.get_extra_info("socket")
+        tcp = sock.family in (socket.AF_INET, socket.AF_INET6)
+        uid = None if tcp else peer_uid(sock)
         allowed = uid is not None and uid in (0, os.getuid())
 
         while True:
@@ -166,6 +186,16 @@ class ControlServer:
             if request is None:
                 return
 
+            if tcp:
+                allowed = self.token is not None and hmac.compare_digest(
+                    request.authorization, self.token)
+                if not allowed:
+                    log.warning("refused a TCP request without the right token")
+                    await self._send_json(conn, writer, 401, {
+                        "error": "unauthorized: send 'Authorization: Bearer TOKEN' "
+                                 "(CORRAL_TOKEN for the corral command)"
+                    }, close=True)
+                    return
             if not allowed:
                 log.warning("refused a request from uid %s: only uid %d and root "
                             "may control this daemon", uid, os.getuid())
@@ -189,6 +219,7 @@ class ControlServer:
     async def _read(self, conn: h11.Connection,
                     reader: asyncio.StreamReader) -> Request | None:
         method = target = ""
+        authorization = b""
         body = bytearray()
         while True:
             try:
@@ -205,12 +236,14 @@ class ControlServer:
                 for name, value in event.headers:
                     if name == b"content-length" and int(value) > MAX_BODY:
                         raise HttpError(413, f"request body over {MAX_BODY} bytes")
+                    if name == b"authorization":
+                        authorization = value
             elif isinstance(event, h11.Data):
                 body += event.data
                 if len(body) > MAX_BODY:
                     raise HttpError(413, f"request body over {MAX_BODY} bytes")
             elif isinstance(event, h11.EndOfMessage):
-                return Request(method, target, bytes(body))
+                return Request(method, target, bytes(body), authorization)
             elif isinstance(event, h11.ConnectionClosed):
                 return None
 
@@ -372,7 +405,8 @@ def _prefixed(name: str, data: bytes) -> bytes:
 
 def _reason(status: int) -> bytes:
     return {
-        200: b"OK", 400: b"Bad Request", 403: b"Forbidden", 404: b"Not Found",
+        200: b"OK", 400: b"Bad Request", 401: b"Unauthorized", 403: b"Forbidden",
+        404: b"Not Found",
         405: b"Method Not Allowed", 409: b"Conflict", 413: b"Payload Too Large",
         422: b"Unprocessable Entity", 500: b"Internal Server Error",
     }.get(status, b"")

@@ -96,7 +96,8 @@ class Daemon:
         loop.add_signal_handler(signal.SIGUSR1, self._on_reopen_signal)
 
         # The control socket, then the pid file: clients can talk to us now.
-        self.server = ControlServer(Api(self), os.path.join(cfg.state_dir, SOCKET))
+        self.server = ControlServer(Api(self), os.path.join(cfg.state_dir, SOCKET),
+                                    cfg.listen, cfg.token)
         try:
             os.unlink(self.server.path)
         except FileNotFoundError:

@@ -384,3 +384,94 @@ def test_a_stranger_holding_the_output_pipe_is_stopped_at_once(env: Env) -> None
     env.ok("stop", "h")
     assert time.monotonic() - began < 5
     assert env.matching("print('holder'") == []
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def listening_inodes() -> set[str]:
+    """Socket inodes of every TCP listener on this machine (IPv4 and IPv6)."""
+    found = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            with open(table) as f:
+                rows = f.read().splitlines()[1:]
+        except OSError:
+            continue
+        for row in rows:
+            fields = row.split()
+            if fields[3] == "0A":  # LISTEN
+                found.add(fields[9])
+    return found
+
+
+def daemon_sockets(pid: int) -> set[str]:
+    inodes = set()
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        try:
+            target = os.readlink(f"/proc/{pid}/fd/{fd}")
+        except OSError:
+            continue
+        if target.startswith("socket:["):
+            inodes.add(target[8:-1])
+    return inodes
+
+
+def test_no_tcp_listener_unless_asked(env: Env) -> None:
+    sleeper(env)
+    env.up()
+    daemon = env.daemon_pid()
+    assert daemon is not None
+    assert not daemon_sockets(daemon) & listening_inodes()
+
+
+def test_tcp_listener_is_loopback_only_and_needs_the_token(env: Env) -> None:
+    port = free_port()
+    env.write("token", "s3cret-token-of-enough-length\n")
+    (env.path / "token").chmod(0o600)
+    env.config(f"""
+        [corral]
+        listen = "127.0.0.1:{port}"
+        token_file = "token"
+
+        [programs.s]
+        cmd = ["python3", "-c", "import time; print('up', flush=True); time.sleep(1000)"]
+        stdout = "s.log"
+    """)
+    env.up()
+    url = f"http://127.0.0.1:{port}"
+
+    result = env.run("--socket", url, "status")
+    assert result.returncode == 1
+    assert "unauthorized" in result.stderr and result.stderr.count("\n") == 1
+
+    env.env["CORRAL_TOKEN"] = "not-the-token-at-all"
+    assert env.run("--socket", url, "stop", "s").returncode == 1
+    assert env.one("s.0")["state"] in ("starting", "running")
+
+    env.env["CORRAL_TOKEN"] = "s3cret-token-of-enough-length"
+    assert "s.0" in env.ok("--socket", url, "status")
+    env.ok("--socket", url, "stop", "s")
+    assert env.one("s.0")["state"] == "stopped"
+
+
+def test_tcp_listener_settings_are_checked(env: Env) -> None:
+    env.write("token", "s3cret-token-of-enough-length\n")
+    env.write("short", "short\n")
+    cases = {
+        'listen = "0.0.0.0:7000"\ntoken_file = "token"': "loopback only",
+        'listen = "127.0.0.1:7000"': "needs token_file",
+        'listen = "127.0.0.1:99999"\ntoken_file = "token"': "expected a port",
+        'listen = "127.0.0.1:7000"\ntoken_file = "short"': "shorter than 16",
+        'listen = "127.0.0.1:7000"\ntoken_file = "missing"': "cannot read",
+        'token_file = "token"': "token_file without listen",
+    }
+    for settings, message in cases.items():
+        env.config(f'[corral]\n{settings}\n\n[programs.a]\ncmd = "true"\n')
+        result = env.run("check")
+        assert result.returncode == 1, settings
+        assert message in result.stderr, (settings, result.stderr)
+        assert result.stderr.count("\n") == 1

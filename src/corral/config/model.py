@@ -194,6 +194,9 @@ class Config:
     # toml, circus, supervisord or procfile: what the file was read as.
     format: str = "toml"
     warnings: tuple[str, ...] = ()
+    # An optional TCP listener on loopback, and the token it requires.
+    listen: tuple[str, int] | None = None
+    token: str | None = field(default=None, repr=False)
 
     def ordered(self) -> list[ProgramConfig]:
         """Programs in start order: dependencies first, then priority."""

@@ -16,7 +16,8 @@ from typing import Any
 from corral.config.model import Config, Entry, ProgramConfig, build_program
 from corral.errors import ConfigError
 
-CORRAL_KEYS = frozenset({"state_dir", "log_level"})
+CORRAL_KEYS = frozenset({"state_dir", "log_level", "listen", "token_file"})
+MIN_TOKEN = 16
 LOG_LEVELS = ("debug", "info", "warning", "error")
 
 _HEADER = re.compile(r"^\s*\[\[?\s*([^\]]+?)\s*\]\]?\s*(#.*)?$")
@@ -74,6 +75,8 @@ def read_toml(path: str) -> Config:
             key="log_level",
         )
 
+    listen, token = _listener(settings, path, lines, base_dir)
+
     programs: dict[str, ProgramConfig] = {}
     for name, table in _table(data, "programs", path, lines).items():
         where = lines.get(("programs", name))
@@ -95,7 +98,55 @@ def read_toml(path: str) -> Config:
         state_dir=os.path.normpath(os.path.join(base_dir, state_dir)),
         programs=programs,
         log_level=log_level,
+        listen=listen,
+        token=token,
     )
+
+
+def _listener(
+    settings: dict[str, Any], path: str, lines: dict[tuple[str, ...], int],
+    base_dir: str,
+) -> tuple[tuple[str, int] | None, str | None]:
+    """[corral] listen and token_file: loopback only, and never without a token."""
+    value = settings.get("listen")
+    if value is None:
+        if "token_file" in settings:
+            raise ConfigError("token_file without listen", file=path,
+                              line=lines.get(("corral", "token_file")),
+                              key="token_file")
+        return None, None
+
+    def fail(key: str, message: str) -> ConfigError:
+        return ConfigError(message, file=path, line=lines.get(("corral", key)),
+                           key=key)
+
+    if not isinstance(value, str):
+        raise fail("listen", f"expected \"127.0.0.1:PORT\" or \"[::1]:PORT\", "
+                   f"got {value!r}")
+    host, _, port = value.rpartition(":")
+    host = host.strip("[]")
+    if host not in ("127.0.0.1", "::1", "localhost"):
+        raise fail("listen", f"the control listener is for loopback only "
+                   f"(127.0.0.1 or ::1), got {host or value!r}")
+    if not port.isascii() or not port.isdigit() or not 1 <= int(port) <= 65535:
+        raise fail("listen", f"expected a port 1..65535, got {port!r}")
+
+    token_file = settings.get("token_file")
+    if not isinstance(token_file, str) or not token_file:
+        raise fail("token_file" if "token_file" in settings else "listen",
+                   "a TCP listener needs token_file: a file holding the token "
+                   "clients must send")
+    token_path = os.path.join(base_dir, os.path.expanduser(token_file))
+    try:
+        with open(token_path) as f:
+            token = f.read().strip()
+    except OSError as exc:
+        raise fail("token_file", f"cannot read {token_path}: {exc.strerror}") \
+            from None
+    if len(token) < MIN_TOKEN:
+        raise fail("token_file", f"the token in {token_path} is shorter than "
+                   f"{MIN_TOKEN} characters")
+    return ("127.0.0.1" if host == "localhost" else host, int(port)), token
 
 
 def _sub_lines(
