@@ -1,9 +1,11 @@
 """The `corral` command line: one handler per command.
 
 Commands that talk to a daemon import only `client` (a raw socket and
-json); `up` and `check` import the config readers and the daemon. Every
-error of the `CorralError` family is printed as one line, with the exit
-status it carries:
+json); `up` and `check` import the config readers and the daemon. The
+plainest `corral status` skips even argparse and json: the daemon renders
+the table, so the command costs little more than the interpreter's start.
+Every error of the `CorralError` family is printed as one line, with the
+exit status it carries:
 
     0  done (also `status` when programs are stopped on purpose)
     1  the action failed (and `status` when a process is fatal or backing off)
@@ -13,23 +15,20 @@ status it carries:
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
-from typing import Any, NoReturn
 
 from corral import __version__
 from corral.errors import CorralError, UsageError
 
+# typing costs milliseconds to import; only the type checker needs it.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import argparse
+    from typing import Any
+
 STATE_DIR = ".corral"
 SOCKET = "corral.sock"
-
-
-class Parser(argparse.ArgumentParser):
-    """argparse, with usage errors as one line and exit status 2."""
-
-    def error(self, message: str) -> NoReturn:
-        raise UsageError(f"{message} (see '{self.prog} --help')")
 
 
 def _common(parser: argparse.ArgumentParser, default: Any) -> None:
@@ -41,7 +40,16 @@ def _common(parser: argparse.ArgumentParser, default: Any) -> None:
                         "in $CORRAL_TOKEN")
 
 
-def build_parser() -> Parser:
+def build_parser() -> argparse.ArgumentParser:
+    import argparse
+    from typing import NoReturn
+
+    class Parser(argparse.ArgumentParser):
+        """argparse, with usage errors as one line and exit status 2."""
+
+        def error(self, message: str) -> NoReturn:
+            raise UsageError(f"{message} (see '{self.prog} --help')")
+
     parser = Parser(prog="corral", description="Start programs, keep them "
                     "running, capture their output, stop them correctly.")
     parser.add_argument("--version", action="version", version=f"corral {__version__}")
@@ -49,7 +57,8 @@ def build_parser() -> Parser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
 
     def command(name: str, help_: str) -> argparse.ArgumentParser:
-        p = sub.add_parser(name, help=help_, description=help_)
+        p: argparse.ArgumentParser = sub.add_parser(name, help=help_,
+                                                    description=help_)
         _common(p, argparse.SUPPRESS)
         return p
 
@@ -106,7 +115,7 @@ def build_parser() -> Parser:
 # Finding the daemon
 
 
-def config_path(args: argparse.Namespace) -> str:
+def config_path(args: argparse.Namespace | _Args) -> str:
     """The config file named by -c, ./corral.toml or $CORRAL_CONFIG."""
     if args.config:
         return str(args.config)
@@ -119,7 +128,7 @@ def config_path(args: argparse.Namespace) -> str:
                      "or run where corral.toml is")
 
 
-def socket_path(args: argparse.Namespace) -> str:
+def socket_path(args: argparse.Namespace | _Args) -> str:
     """The daemon's socket: --socket, -c, $CORRAL_SOCKET, then the default config."""
     if args.socket:
         return str(args.socket)
@@ -332,8 +341,64 @@ HANDLERS = {
 }
 
 
+class _Args:
+    """Arguments of the fast path, shaped like argparse's."""
+
+    def __init__(self) -> None:
+        self.config: str | None = None
+        self.socket: str | None = None
+        self.names: list[str] = []
+
+
+def _fast_status(argv: list[str]) -> int | None:
+    """`corral status [NAME…]` as a table, without argparse or json.
+
+    Returns None for anything else, which then takes the full path.
+    """
+    args = _Args()
+    words = list(argv)
+    if "status" not in words:
+        return None
+    rest = []
+    while words:
+        word = words.pop(0)
+        if word in ("-c", "--config", "--socket") and words:
+            setattr(args, "config" if word != "--socket" else "socket", words.pop(0))
+        elif word.startswith("-") or not word.isascii():
+            return None
+        else:
+            rest.append(word)
+    if not rest or rest[0] != "status":
+        return None
+    args.names = rest[1:]
+    for name in args.names:
+        if not all(c.isalnum() or c in "-_." for c in name):
+            return None
+    colour = sys.stdout.isatty() and not os.environ.get("NO_COLOR")
+    target = f"/v1/status?format=table&colour={int(colour)}"
+    if args.names:
+        target += "&names=" + ",".join(args.names)
+    from corral.client import Client
+
+    client = Client(socket_path(args), QUICK_TIMEOUT, os.environ.get("CORRAL_TOKEN"))
+    text, troubled = client.text(target)
+    sys.stdout.write(text)
+    return 1 if troubled else 0
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run one command; return its exit status."""
+    words = sys.argv[1:] if argv is None else argv
+    try:
+        fast = _fast_status(words)
+        if fast is not None:
+            return fast
+    except CorralError as exc:
+        _err(str(exc))
+        return exc.exit_status
+    except KeyboardInterrupt:
+        return 130
+
     parser = build_parser()
     try:
         args = parser.parse_args(argv)

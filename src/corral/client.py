@@ -11,9 +11,6 @@ chunked body.
 from __future__ import annotations
 
 import _socket
-import json
-from collections.abc import Generator
-from typing import Any
 
 from corral.errors import (
     ActionFailed,
@@ -22,6 +19,12 @@ from corral.errors import (
     UnknownName,
     UsageError,
 )
+
+# typing costs milliseconds to import; only the type checker needs it.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Generator
+    from typing import Any
 
 MAX_SOCKET_PATH = 107
 
@@ -43,6 +46,8 @@ class Response:
         self.body = body
 
     def json(self) -> Any:
+        import json
+
         try:
             return json.loads(self.body)
         except ValueError:
@@ -93,7 +98,12 @@ class Client:
 
     def _send(self, method: str, target: str, body: Any = None) -> Any:
         sock = self._connect()
-        payload = b"" if body is None else json.dumps(body).encode()
+        if body is None:
+            payload = b""
+        else:
+            import json
+
+            payload = json.dumps(body).encode()
         auth = f"Authorization: Bearer {self.token}\r\n" if self.token else ""
         head = (f"{method} {target} HTTP/1.1\r\nHost: corral\r\n"
                 f"Content-Type: application/json\r\n"
@@ -123,6 +133,24 @@ class Client:
         reply = Response(status, headers, data).json()
         raise_for(status, reply)
         return reply
+
+    def text(self, target: str) -> tuple[str, bool]:
+        """GET a text reply; also say whether the daemon flagged trouble."""
+        sock = self._send("GET", target)
+        try:
+            reader = _Reader(sock)
+            status, headers = reader.head()
+            data = b"".join(reader.body(headers))
+        except TimeoutError:
+            raise ControlError(f"the daemon did not answer within {self.timeout:g} s") \
+                from None
+        except OSError as exc:
+            raise ControlError(f"lost the connection to the daemon: {exc}") from None
+        finally:
+            sock.close()
+        if status >= 400:
+            raise_for(status, Response(status, headers, data).json())
+        return data.decode(errors="replace"), headers.get("corral-trouble") == "1"
 
     def stream(self, target: str) -> Generator[bytes, None, None]:
         """Send a GET and yield the body as it arrives (for logs -f)."""

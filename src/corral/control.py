@@ -63,6 +63,14 @@ class Request:
         self.body = body
 
 
+class Text:
+    """A plain-text reply, with extra headers."""
+
+    def __init__(self, text: str, headers: list[tuple[str, str]]) -> None:
+        self.body = text.encode()
+        self.headers = headers
+
+
 class HttpError(Exception):
     def __init__(self, status: int, message: str) -> None:
         super().__init__(message)
@@ -273,9 +281,14 @@ class ControlServer:
 
     async def _send_json(self, conn: h11.Connection, writer: asyncio.StreamWriter,
                          status: int, payload: Any, close: bool = False) -> None:
-        body = json.dumps(payload).encode() + b"\n"
-        headers = [("content-type", "application/json"),
-                   ("content-length", str(len(body)))]
+        if isinstance(payload, Text):
+            body = payload.body
+            headers = [("content-type", "text/plain; charset=utf-8"),
+                       ("content-length", str(len(body))), *payload.headers]
+        else:
+            body = json.dumps(payload).encode() + b"\n"
+            headers = [("content-type", "application/json"),
+                       ("content-length", str(len(body)))]
         if close:
             headers.append(("connection", "close"))
         if conn.our_state is not h11.SEND_RESPONSE:
@@ -429,7 +442,14 @@ class Api:
 
     async def status(self, query: Query, body: Any) -> tuple[int, Any]:
         names = [n for n in query.get("names", "").split(",") if n]
-        return 200, {"processes": self.sup.status(names)}
+        processes = self.sup.status(names)
+        if query.get("format") != "table":
+            return 200, {"processes": processes}
+        from corral.table import render_status
+
+        troubled = any(p["state"] in ("fatal", "backoff") for p in processes)
+        text = render_status(processes, query.get("colour") == "1") + "\n"
+        return 200, Text(text, [("corral-trouble", "1" if troubled else "0")])
 
     def _targets(self, body: dict[str, Any]) -> list[Any]:
         names = body.get("names", [])

@@ -58,6 +58,7 @@ class Daemon:
         self.interrupts = 0
         self.done = asyncio.Event()
         self.tasks: set[asyncio.Future[None]] = set()
+        self.notices: list[str] = []
         self.supervisor: Supervisor
         self.server: ControlServer
         self.record: Record
@@ -124,12 +125,15 @@ class Daemon:
         return self.exit_status
 
     def _tell(self, text: str) -> None:
+        """Say something to whoever ran `corral up`."""
         if self.ready is None:
             self.console.message(f"corral: {text}")
+        else:
+            self.notices.append(text)
 
     def _report_ready(self) -> None:
         if self.ready is not None:
-            self.ready.send("ok")
+            self.ready.send("\n".join(["ok", *self.notices]))
             self.ready = None
 
     # -- stopping ------------------------------------------------------------
@@ -273,6 +277,8 @@ def _detach(config: Config, lock: Lock, warnings: list[str]) -> int:
         if message.startswith("ok"):
             for warning in warnings:
                 print(f"corral: {warning}", file=sys.stderr)
+            for notice in message.splitlines()[1:]:
+                print(f"corral: {notice}", file=sys.stderr)
             print(f"corral: daemon pid {pid} started for {config.path}")
             return 0
         print(f"corral: {message or 'the daemon exited during start-up'}",

@@ -284,6 +284,7 @@ def test_next_up_ends_what_a_killed_daemon_left(env: Env) -> None:
     assert len(env.matching("time.sleep(1000)")) == 2
     log = env.read(".corral/corral.log")
     assert "ended 2 process(es) left running by a previous daemon" in log
+    assert "ended 2 process(es) left running" in result.stderr
 
 
 def test_commands_without_a_daemon_fail_in_one_line(env: Env) -> None:

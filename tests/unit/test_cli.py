@@ -378,14 +378,22 @@ PROCESS = {"name": "web.0", "program": "web", "pid": 4242, "state": "running",
            "reason": None, "since": 0.0}
 
 
-def test_status_prints_a_table_and_exits_0(
-    capsys: pytest.CaptureFixture[str], server: ScriptServer
+def text_reply(text: str, trouble: str = "0") -> bytes:
+    body = text.encode()
+    return (f"HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncorral-trouble: "
+            f"{trouble}\r\ncontent-length: {len(body)}\r\n\r\n").encode() + body
+
+
+@pytest.mark.parametrize(("trouble", "code"), [("0", 0), ("1", 1)])
+def test_status_prints_the_daemon_s_table(
+    capsys: pytest.CaptureFixture[str], server: ScriptServer, trouble: str, code: int
 ) -> None:
-    server.answer(json_reply("200 OK", {"processes": [PROCESS]}))
+    """The plain `status` asks the daemon for the table: no json, no argparse."""
+    server.answer(text_reply("NAME  PID\nweb.0 4242\n", trouble))
     status, out, _ = run(capsys, "status", "--socket", server.path)
-    assert status == 0
-    assert out.splitlines()[1].split()[:4] == ["web.0", "4242", "running", "5s"]
-    assert server.requests[0][0] == "GET /v1/status HTTP/1.1"
+    assert status == code
+    assert out == "NAME  PID\nweb.0 4242\n"
+    assert server.requests[0][0] == "GET /v1/status?format=table&colour=0 HTTP/1.1"
 
 
 @pytest.mark.parametrize(("state", "code"),
@@ -403,11 +411,12 @@ def test_status_exit_code_follows_the_worst_state(
 def test_status_names_go_in_the_query(
     capsys: pytest.CaptureFixture[str], server: ScriptServer
 ) -> None:
-    server.answer(json_reply("200 OK", {"processes": []}))
+    server.answer(text_reply("no programs\n"))
     status, out, _ = run(capsys, "status", "web", "db.1", "--socket", server.path)
     assert status == 0
     assert out == "no programs\n"
-    assert server.requests[0][0] == "GET /v1/status?names=web%2Cdb.1 HTTP/1.1"
+    assert server.requests[0][0] == ("GET /v1/status?format=table&colour=0"
+                                     "&names=web,db.1 HTTP/1.1")
 
 
 def test_start_prints_each_result(
@@ -512,3 +521,19 @@ def test_handlers_cover_every_command() -> None:
     sub = next(a for a in parser._actions
                if isinstance(a, argparse._SubParsersAction))
     assert set(sub.choices) == set(cli.HANDLERS)
+
+
+def test_plain_status_imports_nothing_heavy(tmp_path: Path) -> None:
+    """`corral status` must start fast: no argparse, json, typing or asyncio."""
+    import subprocess
+    import sys
+
+    code = ("import sys; from corral.cli import main; "
+            "sys.exit(main(['status', '--socket', sys.argv[1]]))")
+    result = subprocess.run([sys.executable, "-X", "importtime", "-c", code,
+                             str(tmp_path / "none.sock")],
+                            capture_output=True, text=True, timeout=30)
+    assert result.returncode == 3
+    imported = {line.split("|")[-1].strip() for line in result.stderr.splitlines()
+                if line.startswith("import time:")}
+    assert imported.isdisjoint({"argparse", "json", "typing", "asyncio", "h11"})
