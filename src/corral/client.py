@@ -116,8 +116,8 @@ class Client:
             raise NotRunning(f"the daemon closed the connection: {exc}") from None
         return sock
 
-    def request(self, method: str, target: str, body: Any = None) -> Any:
-        """Send a request and return its JSON reply, or raise by status."""
+    def _exchange(self, method: str, target: str, body: Any = None) -> Response:
+        """One request, one whole reply."""
         sock = self._send(method, target, body)
         try:
             reader = _Reader(sock)
@@ -130,27 +130,22 @@ class Client:
             raise ControlError(f"lost the connection to the daemon: {exc}") from None
         finally:
             sock.close()
-        reply = Response(status, headers, data).json()
-        raise_for(status, reply)
+        return Response(status, headers, data)
+
+    def request(self, method: str, target: str, body: Any = None) -> Any:
+        """Send a request and return its JSON reply, or raise by status."""
+        response = self._exchange(method, target, body)
+        reply = response.json()
+        raise_for(response.status, reply)
         return reply
 
     def text(self, target: str) -> tuple[str, bool]:
         """GET a text reply; also say whether the daemon flagged trouble."""
-        sock = self._send("GET", target)
-        try:
-            reader = _Reader(sock)
-            status, headers = reader.head()
-            data = b"".join(reader.body(headers))
-        except TimeoutError:
-            raise ControlError(f"the daemon did not answer within {self.timeout:g} s") \
-                from None
-        except OSError as exc:
-            raise ControlError(f"lost the connection to the daemon: {exc}") from None
-        finally:
-            sock.close()
-        if status >= 400:
-            raise_for(status, Response(status, headers, data).json())
-        return data.decode(errors="replace"), headers.get("corral-trouble") == "1"
+        response = self._exchange("GET", target)
+        if response.status >= 400:
+            raise_for(response.status, response.json())
+        trouble = response.headers.get("corral-trouble") == "1"
+        return response.body.decode(errors="replace"), trouble
 
     def stream(self, target: str) -> Generator[bytes, None, None]:
         """Send a GET and yield the body as it arrives (for logs -f)."""

@@ -66,20 +66,8 @@ class PipeReader:
 
     def drain(self) -> None:
         """Read what is there now; notice end of file without waiting."""
-        while not self.closed:
-            try:
-                data = os.read(self.fd, self.size)
-            except BlockingIOError:
-                return
-            except OSError as exc:
-                log.error("reading a pipe failed: %s", exc.strerror)
-                data = b""
-            if not data:
-                self.close()
-                self.on_eof()
-                return
-            self.bytes_read += len(data)
-            self.on_data(data)
+        while self._read_once():
+            pass
 
     def inode(self) -> int | None:
         try:
@@ -88,23 +76,30 @@ class PipeReader:
             return None
 
     def _readable(self) -> None:
+        self._read_once()
+
+    def _read_once(self) -> bool:
+        """One read; False once nothing more is there or the pipe ended."""
+        if self.closed:
+            return False
         try:
             data = os.read(self.fd, self.size)
         except BlockingIOError:
-            return
+            return False
         except OSError as exc:
             log.error("reading a pipe failed: %s", exc.strerror)
             data = b""
-        if data:
-            self.bytes_read += len(data)
-            if len(data) == self.size:
-                self.size = min(self.size * 2, READ_MAX)
-            elif len(data) < READ_MIN:
-                self.size = READ_MIN
-            self.on_data(data)
-            return
-        self.close()
-        self.on_eof()
+        if not data:
+            self.close()
+            self.on_eof()
+            return False
+        self.bytes_read += len(data)
+        if len(data) == self.size:
+            self.size = min(self.size * 2, READ_MAX)
+        elif len(data) < READ_MIN:
+            self.size = READ_MIN
+        self.on_data(data)
+        return True
 
     def close(self) -> None:
         if not self.closed:
