@@ -127,7 +127,8 @@ def test_a_silent_client_does_not_stall_the_daemon(env: Env) -> None:
             sock.sendall(b"GET /v1/status HTTP/1.1\r\n")  # and never finish
         began = time.monotonic()
         env.ok("status")
-        assert time.monotonic() - began < 2
+        # Blocked behind them, it would wait for their 10 s read timeout.
+        assert time.monotonic() - began < 5
     finally:
         for sock in idle:
             sock.close()
@@ -204,8 +205,10 @@ def test_crash_storm_keeps_the_daemon_responsive(env: Env) -> None:
         assert len(json.loads(body)["processes"]) == 50
         time.sleep(0.1)  # ten looks a second: watch the storm, don't add to it
     used = cpu() - before
-    # The daemon's own answer time; the CLI adds an interpreter start.
-    assert slowest < 0.5
+    # The daemon's own answer time; the CLI adds an interpreter start. The
+    # bound leaves room for a loaded CI machine: a daemon busy respawning
+    # (circus here) does not answer for many seconds.
+    assert slowest < 2.0
     # With back-off capped at 1 s, 50 programs cost about 50 spawns a second.
     assert used < 3.0
 
