@@ -350,47 +350,67 @@ class _Args:
         self.names: list[str] = []
 
 
-def _fast_status(argv: list[str]) -> int | None:
-    """`corral status [NAME…]` as a table, without argparse or json.
+FAST_COMMANDS = ("status", "start", "stop", "restart")
+
+
+def _fast(argv: list[str]) -> int | None:
+    """`status`, `start`, `stop` and `restart` with plain names or --all,
+    without argparse or json: the daemon answers in text.
 
     Returns None for anything else, which then takes the full path.
     """
     args = _Args()
     words = list(argv)
-    if "status" not in words:
-        return None
-    rest = []
+    rest: list[str] = []
+    every = False
     while words:
         word = words.pop(0)
         if word in ("-c", "--config", "--socket") and words:
-            setattr(args, "config" if word != "--socket" else "socket", words.pop(0))
-        elif word.startswith("-") or not word.isascii():
+            setattr(args, "socket" if word == "--socket" else "config", words.pop(0))
+        elif word == "--all":
+            every = True
+        elif word.startswith("-") or not _plain_name(word):
             return None
         else:
             rest.append(word)
-    if not rest or rest[0] != "status":
+    if not rest or rest[0] not in FAST_COMMANDS:
         return None
-    args.names = rest[1:]
-    for name in args.names:
-        if not all(c.isalnum() or c in "-_." for c in name):
-            return None
-    colour = sys.stdout.isatty() and not os.environ.get("NO_COLOR")
-    target = f"/v1/status?format=table&colour={int(colour)}"
-    if args.names:
-        target += "&names=" + ",".join(args.names)
+    command, names = rest[0], rest[1:]
     from corral.client import Client
 
-    client = Client(socket_path(args), QUICK_TIMEOUT, os.environ.get("CORRAL_TOKEN"))
-    text, troubled = client.text(target)
+    client = Client(socket_path(args), None, os.environ.get("CORRAL_TOKEN"))
+
+    if command == "status":
+        if every:
+            return None
+        colour = sys.stdout.isatty() and not os.environ.get("NO_COLOR")
+        target = f"/v1/status?format=table&colour={int(colour)}"
+        if names:
+            target += "&names=" + ",".join(names)
+        client.timeout = QUICK_TIMEOUT
+        text, troubled = client.text(target)
+        sys.stdout.write(text)
+        return 1 if troubled else 0
+
+    if not names and not every:
+        return None  # the full path says what is missing
+    # Names are plain ASCII letters, digits, '-', '_' and '.': JSON as is.
+    listed = ",".join(f'"{name}"' for name in names)
+    body = f'{{"names": [{listed}], "all": {"true" if every else "false"}}}'
+    text, _ = client.text(f"/v1/{command}?format=text", "POST", body.encode())
     sys.stdout.write(text)
-    return 1 if troubled else 0
+    return 0
+
+
+def _plain_name(word: str) -> bool:
+    return word.isascii() and all(c.isalnum() or c in "-_." for c in word)
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run one command; return its exit status."""
     words = sys.argv[1:] if argv is None else argv
     try:
-        fast = _fast_status(words)
+        fast = _fast(words)
         if fast is not None:
             return fast
     except CorralError as exc:

@@ -100,6 +100,8 @@ class Client:
         sock = self._connect()
         if body is None:
             payload = b""
+        elif isinstance(body, bytes):
+            payload = body
         else:
             import json
 
@@ -139,10 +141,15 @@ class Client:
         raise_for(response.status, reply)
         return reply
 
-    def text(self, target: str) -> tuple[str, bool]:
-        """GET a text reply; also say whether the daemon flagged trouble."""
-        response = self._exchange("GET", target)
+    def text(self, target: str, method: str = "GET",
+             body: bytes | None = None) -> tuple[str, bool]:
+        """A text reply; also whether the daemon flagged trouble."""
+        response = self._exchange(method, target, body)
         if response.status >= 400:
+            kind = response.headers.get("content-type", "")
+            if kind.startswith("text/plain"):
+                message = response.body.decode(errors="replace").strip()
+                raise_for(response.status, {"error": message})
             raise_for(response.status, response.json())
         trouble = response.headers.get("corral-trouble") == "1"
         return response.body.decode(errors="replace"), trouble

@@ -461,19 +461,24 @@ class Api:
         return self.sup.resolve(names, all_=all_)  # type: ignore[no-any-return]
 
     async def _act(self, action: Callable[[list[Any]], Awaitable[list[dict[str, Any]]]],
-                   body: dict[str, Any]) -> tuple[int, Any]:
+                   query: Query, body: dict[str, Any]) -> tuple[int, Any]:
         results = await action(self._targets(body))
         ok = all(r["ok"] for r in results)
-        return (200 if ok else 409), {"ok": ok, "results": results}
+        if query.get("format") != "text":
+            return (200 if ok else 409), {"ok": ok, "results": results}
+        if ok:
+            return 200, Text("".join(f"{r['message']}\n" for r in results), [])
+        failed = "; ".join(r["message"] for r in results if not r["ok"])
+        return 409, Text(failed + "\n", [])
 
     async def start(self, query: Query, body: Any) -> tuple[int, Any]:
-        return await self._act(self.sup.start, body)
+        return await self._act(self.sup.start, query, body)
 
     async def stop(self, query: Query, body: Any) -> tuple[int, Any]:
-        return await self._act(self.sup.stop, body)
+        return await self._act(self.sup.stop, query, body)
 
     async def restart(self, query: Query, body: Any) -> tuple[int, Any]:
-        return await self._act(self.sup.restart, body)
+        return await self._act(self.sup.restart, query, body)
 
     async def signal(self, query: Query, body: Any) -> tuple[int, Any]:
         name = body.get("name")

@@ -422,12 +422,25 @@ def test_status_names_go_in_the_query(
 def test_start_prints_each_result(
     capsys: pytest.CaptureFixture[str], server: ScriptServer
 ) -> None:
-    server.answer(json_reply("200 OK", {"results": [
-        {"name": "web.0", "ok": True, "message": "web.0: started (pid 10)"}]}))
+    """Plain start/stop/restart ask for text and send JSON built by hand."""
+    server.answer(text_reply("web.0: started (pid 10)\n"))
     status, out, _ = run(capsys, "start", "web", "--socket", server.path)
     assert status == 0
     assert out == "web.0: started (pid 10)\n"
+    assert server.requests[0][0] == "POST /v1/start?format=text HTTP/1.1"
     assert json.loads(server.requests[0][2]) == {"names": ["web"], "all": False}
+
+
+def test_plain_stop_failure_is_one_line(
+    capsys: pytest.CaptureFixture[str], server: ScriptServer
+) -> None:
+    body = b"web.0: exited after 0.01 s: exit status 1\n"
+    server.answer(b"HTTP/1.1 409 Conflict\r\ncontent-type: text/plain\r\n"
+                  b"content-length: %d\r\n\r\n" % len(body) + body)
+    status, out, err = run(capsys, "stop", "--all", "--socket", server.path)
+    assert status == 1
+    assert err == "corral: web.0: exited after 0.01 s: exit status 1\n"
+    assert json.loads(server.requests[0][2]) == {"names": [], "all": True}
 
 
 @pytest.mark.parametrize(
