@@ -437,7 +437,7 @@ def test_plain_stop_failure_is_one_line(
     body = b"web.0: exited after 0.01 s: exit status 1\n"
     server.answer(b"HTTP/1.1 409 Conflict\r\ncontent-type: text/plain\r\n"
                   b"content-length: %d\r\n\r\n" % len(body) + body)
-    status, out, err = run(capsys, "stop", "--all", "--socket", server.path)
+    status, _, err = run(capsys, "stop", "--all", "--socket", server.path)
     assert status == 1
     assert err == "corral: web.0: exited after 0.01 s: exit status 1\n"
     assert json.loads(server.requests[0][2]) == {"names": [], "all": True}
