@@ -98,14 +98,6 @@ def alive(pid: int) -> bool:
     return fields is not None and fields[0] not in (b"Z", b"X")
 
 
-def cpu_seconds(pid: int) -> float:
-    """User plus system CPU time of all threads of PID, in seconds."""
-    fields = _stat_fields(pid)
-    if fields is None:
-        raise BenchError(f"pid {pid} is gone")
-    return (int(fields[11]) + int(fields[12])) / CLK_TCK
-
-
 def cpu_ns(pid: int) -> int:
     """CPU time of every thread of PID in nanoseconds (/proc/.../schedstat).
 

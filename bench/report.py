@@ -101,6 +101,8 @@ def verdict(m: Metric) -> str:
 
 def ratio(m: Metric) -> str:
     corral = m.series.get("corral")
+    if not m.unit:
+        return "—"
     best = best_anchor(m)
     if corral is None or corral.median is None or best is None or not best[1]:
         return "—"
@@ -132,8 +134,12 @@ def summary(metrics: list[Metric]) -> list[str]:
         tuned = m.series.get("circus-tuned")
         if tuned is not None and tuned.values:
             circus += f"; check_delay 0.1: {fmt(tuned.median, m.unit)}"
+        target = m.target
+        ref = m.series.get(m.reference or "")
+        if m.reference and m.reference != "cat" and ref is not None and ref.values:
+            target += f" ({m.reference}: {fmt(ref.median, m.unit)})"
         rows.append(f"| {m.title} | {circus} | {cell(m, 'supervisord')} | "
-                    f"{cell(m, 'corral')} | {ratio(m)} | {m.target} | "
+                    f"{cell(m, 'corral')} | {ratio(m)} | {target} | "
                     f"{verdict(m)} |")
     return rows
 
@@ -180,7 +186,8 @@ def write(path: Path, metrics: list[Metric], settings: dict[str, str],
         out += ["Scenarios that could not be measured:", "",
                 *(f"- {f}" for f in failures), ""]
     out += ["## Machine", "", "| | |", "| --- | --- |",
-            *(f"| {k} | {v} |" for k, v in mach.items()), "",
+            *(f"| {k} | {v} |" for k, v in mach.items()),
+            f"| load average (1, 5, 15 min) | {meta['load']} |", "",
             "## Versions", "", "| | |", "| --- | --- |",
             *(f"| {k} | {v} |" for k, v in vers.items()), "",
             "## Settings", "", "| system | settings |", "| --- | --- |",

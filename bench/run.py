@@ -86,6 +86,8 @@ def main(argv: list[str]) -> int:
     # Enough descriptors for 1,000 processes' pipes in every daemon.
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, min(hard, 16384)), hard))
+    # Ctrl-C cleans up even where SIGINT came in ignored (a background job).
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, _interrupted)
     signal.signal(signal.SIGHUP, _interrupted)
 
@@ -97,14 +99,18 @@ def main(argv: list[str]) -> int:
     ctx = Context(janitor=janitor, work=WORK, shm=shm, quick=args.quick,
                   runs=args.runs, log=lambda text: print(text, flush=True))
     started = time.monotonic()
+    load_before = os.getloadavg()
     metrics: list[Metric] = []
     failures: list[str] = []
     status = 0
     try:
         for name in args.scenarios:
             print(f"bench: {name}", flush=True)
+            began = time.monotonic()
             try:
                 metrics.extend(SCENARIOS[name](ctx))
+                print(f"bench: {name} took {time.monotonic() - began:.0f} s",
+                      flush=True)
             except BenchError as exc:
                 failures.append(f"{name}: {exc}")
                 print(f"bench: {name} failed: {exc}", file=sys.stderr, flush=True)
@@ -127,6 +133,8 @@ def main(argv: list[str]) -> int:
         "date": datetime.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z"),
         "duration": time.monotonic() - started,
         "rounds": _rounds_text(args.quick, args.runs),
+        "load": "{:.2f} {:.2f} {:.2f} before, {:.2f} {:.2f} {:.2f} after".format(
+            *load_before, *os.getloadavg()),
     }
     from report import dump, plain, write
     from systems import SETTINGS
@@ -144,8 +152,8 @@ def _rounds_text(quick: bool, runs: int | None) -> str:
     if runs is not None:
         return f"{runs} measured round(s) each, after one warm-up round"
     if quick:
-        return ("quick: 1-2 measured rounds, no warm-up; start up to 200 "
-                "processes; output 64 MB; idle 1 window of 5 s; storm 1 round of 3 s")
+        return ("quick: 1 measured round (status: 5), no warm-up; start up to 200 "
+                "processes; output 64 MB; idle 1 window of 5 s; storm 1 round of 2 s")
     return ("one warm-up round, then 7 measured rounds (stop, respawn, output), "
             "20 (status), 7 / 5 / 3 (start 1 / 200 / 1,000); idle 3 windows of "
             "30 s; storm 3 rounds of 10 s")

@@ -102,6 +102,14 @@ class System(ABC):
         self._reap()
         self.pid = 0
 
+    def kill(self) -> None:
+        """End the daemon at once (SIGKILL) and whatever it left, by pid."""
+        if self.pid and alive(self.pid):
+            os.kill(self.pid, signal.SIGKILL)
+            self._reap()
+        self.pid = 0
+        self.janitor.sweep()
+
     def _reap(self) -> None:  # noqa: B027 (only daemons we forked need it)
         """Collect the daemon's exit status if it is our child."""
 
