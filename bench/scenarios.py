@@ -277,7 +277,9 @@ def output(ctx: Context) -> list[Metric]:
             writer = subprocess.Popen(
                 [sys.executable, str(BURST), str(go["cat"].path), str(cat_ready.path),
                  str(total)], stdout=subprocess.PIPE, start_new_session=True)
-            with open(files["cat"], "wb") as sink:
+            # `cat >> file`: O_APPEND, as every supervisor opens its logs, so
+            # that truncating the file between rounds leaves no hole.
+            with open(files["cat"], "ab") as sink:
                 cat = subprocess.Popen(["cat"], stdin=writer.stdout, stdout=sink,
                                        start_new_session=True)
             assert writer.stdout is not None
