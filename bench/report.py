@@ -137,7 +137,8 @@ def summary(metrics: list[Metric]) -> list[str]:
         target = m.target
         ref = m.series.get(m.reference or "")
         if m.reference and m.reference != "cat" and ref is not None and ref.values:
-            target += f" ({m.reference}: {fmt(ref.median, m.unit)})"
+            floor = f"{m.reference}: {fmt(ref.median, m.unit)}"
+            target = f"{target} ({floor})" if target else floor
         rows.append(f"| {m.title} | {circus} | {cell(m, 'supervisord')} | "
                     f"{cell(m, 'corral')} | {ratio(m)} | {target} | "
                     f"{verdict(m)} |")

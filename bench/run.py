@@ -53,6 +53,22 @@ def ensure_env() -> None:
     stamp.write_text(wanted)
 
 
+def compile_corral() -> None:
+    """Give corral's modules their bytecode, as installing a wheel does.
+
+    corral is installed in editable mode, and with PYTHONDONTWRITEBYTECODE
+    set (as it is on this project's machines) nothing ever writes its .pyc
+    files: every `corral` command would compile its modules from source,
+    while circus and supervisord, installed by pip, have theirs. The cache
+    goes where Python looks for it (__pycache__, ignored by git).
+    """
+    import compileall
+
+    import corral
+
+    compileall.compile_dir(Path(corral.__file__).parent, quiet=1)
+
+
 def parse(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="./dev bench", description=__doc__,
                                      formatter_class=argparse.RawTextHelpFormatter)
@@ -83,6 +99,7 @@ def _interrupted(signum: int, frame: FrameType | None) -> None:
 def main(argv: list[str]) -> int:
     args = parse(argv)
     ensure_env()
+    compile_corral()
     # Enough descriptors for 1,000 processes' pipes in every daemon.
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, min(hard, 16384)), hard))
