@@ -300,7 +300,7 @@ def client() -> None:
             if not m:
                 continue
             name = m.group(3)
-            if name not in best and not m.group(2):
+            if name not in best and len(m.group(2)) == 1:  # top level
                 top.append(name)
             best[name] = min(best.get(name, 1 << 30), int(m.group(1)))
     for name in sorted(top, key=lambda t: -best[t])[:12]:

@@ -172,7 +172,8 @@ def _rounds_text(quick: bool, runs: int | None) -> str:
         return ("quick: 1 measured round (status: 5), no warm-up; start up to 200 "
                 "processes; output 64 MB; idle 1 window of 5 s; storm 1 round of 2 s")
     return ("one warm-up round, then 7 measured rounds (stop, respawn, output), "
-            "20 (status), 7 / 5 / 3 (start 1 / 200 / 1,000); idle 3 windows of "
+            "20 (status), 7 / 5 / 3 (start 1 / 200 / 1,000, the last without "
+            "warm-up); idle 3 windows of "
             "30 s; storm 3 rounds of 10 s")
 
 
