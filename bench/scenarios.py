@@ -383,7 +383,7 @@ def start(ctx: Context) -> list[Metric]:
                       "same rounds.")
             down = Metric(f"stop_after_{n}", "start",
                           f"stop {n} process{'es' if n > 1 else ''}", "s", True)
-            down.note = ("the stop that follows each start of the *start* "
+            down.note = ("The stop that follows each start of the *start* "
                          "scenario: command issued to command returned and "
                          "every process gone, as in *stop*")
             if n == 200:
@@ -434,7 +434,7 @@ def start(ctx: Context) -> list[Metric]:
     for name, found in counts.items():
         threads_metric.add(name, min(found))
         threads_metric.add(name, max(found))
-    threads_metric.note = ("min and max of the daemon's thread count "
+    threads_metric.note = ("Min and max of the daemon's thread count "
                            "(/proc/PID/status) taken when every process of a "
                            f"start had reported, over starts of {sizes} "
                            "processes")
@@ -475,7 +475,7 @@ def idle(ctx: Context) -> list[Metric]:
     rss = Metric("idle_rss", "idle", f"daemon RSS, {n} processes", "MiB", True,
                  "≤ 25 MiB", lambda c, a, r: c <= 25.0)
     windows = ctx.rounds(3, 1)
-    wake.note = (f"{windows} window(s) of {window:g} s, all daemons measured in "
+    wake.note = (f"Windows: {windows} of {window:g} s, all daemons measured in "
                  "the same windows; voluntary context switches of every thread "
                  "of the daemon (/proc/PID/task/*/status)")
 
@@ -516,7 +516,7 @@ def storm(ctx: Context) -> list[Metric]:
     median = Metric("storm_status_median", "storm", "`status` during the storm "
                     "(median)", "ms", True)
     cpu = Metric("storm_cpu", "storm", "daemon CPU during the storm", "%", True)
-    latency.note = (f"each sample: a fresh daemon whose {count} programs exit 1 "
+    latency.note = (f"Each sample: a fresh daemon whose {count} programs exit 1 "
                     f"at once; `status` issued back to back (0.2 s apart) for "
                     f"{window:g} s from the moment the daemon answers; a status "
                     f"that takes more than {timeout:g} s counts as {timeout:g} s")
