@@ -15,6 +15,12 @@ Lines matter only where something is added to them: the console prefix,
 timestamps, and files shared by several processes, where a line of one
 must not be cut by a line of another. Everywhere else chunks pass through
 as they were read.
+
+The common case, one process appending to a log file of its own with no
+timestamps and no rotation, and nobody following it, does not bring the
+bytes into Python at all: splice(2) moves them from the pipe into the file
+inside the kernel. `corral logs` reads such a stream's last lines from the
+file, so nothing is lost by not keeping them in memory too.
 """
 
 from __future__ import annotations
@@ -40,13 +46,22 @@ log = logging.getLogger("corral.output")
 # program is read in large gulps and a quiet one costs no large buffers.
 READ_MIN = 64 * 1024
 READ_MAX = 1024 * 1024
+SPLICE_SIZE = 1 << 20  # what a pipe of ours holds (process.PIPE_SIZE)
 TAIL_BYTES = 64 * 1024
 PARTIAL_LIMIT = 64 * 1024
 IDENTITY_CHECK_SECONDS = 1.0
 
 
+Mover = Callable[[int], int | None]
+
+
 class PipeReader:
-    """Reads one pipe on the event loop until end of file."""
+    """Reads one pipe on the event loop until end of file.
+
+    A `mover`, when given, is asked first each time the pipe is readable:
+    it may take the bytes itself (splice) and return how many it moved, 0
+    at end of file, or None to let them be read and passed to `on_data`.
+    """
 
     def __init__(
         self,
@@ -54,11 +69,13 @@ class PipeReader:
         fd: int,
         on_data: Callable[[bytes], None],
         on_eof: Callable[[], None],
+        mover: Mover | None = None,
     ) -> None:
         self.loop = loop
         self.fd = fd
         self.on_data = on_data
         self.on_eof = on_eof
+        self.mover = mover
         self.closed = False
         self.bytes_read = 0
         self.size = READ_MIN
@@ -82,6 +99,18 @@ class PipeReader:
         """One read; False once nothing more is there or the pipe ended."""
         if self.closed:
             return False
+        if self.mover is not None:
+            try:
+                moved = self.mover(self.fd)
+            except BlockingIOError:
+                return False
+            if moved:
+                self.bytes_read += moved
+                return True
+            if moved == 0:
+                self.close()
+                self.on_eof()
+                return False
         try:
             data = os.read(self.fd, self.size)
         except BlockingIOError:
@@ -215,9 +244,13 @@ class FileSink:
         self.joiners: dict[object, LineJoiner] = {}
         self.stampers: dict[object, Stamper] = {}
         self.timestamps = config.timestamps
+        self.splice_fd: int | None = None
+        self.splice_ok = False
         self._open()
 
     def _open(self) -> None:
+        self._forget_splice()
+        self.splice_ok = hasattr(os, "splice")
         try:
             directory = os.path.dirname(self.path)
             if directory:
@@ -241,6 +274,7 @@ class FileSink:
     def close(self) -> None:
         for key in list(self.joiners):
             self.end(key)
+        self._forget_splice()
         if self.fd is not None:
             os.close(self.fd)
             self.fd = None
@@ -264,6 +298,51 @@ class FileSink:
         if stamper is not None:
             data = stamper.apply(data)
         self._emit(data)
+
+    def splice_from(self, key: object, pipe: int) -> int | None:
+        """Move what the pipe holds straight into the file, in the kernel.
+
+        Only for a plain append: a single source, no timestamps, no
+        rotation, a regular file. Returns the bytes moved, 0 at end of file,
+        or None when the bytes must take the ordinary way (read, then
+        write). Raises BlockingIOError when the pipe is empty.
+        """
+        if (not self.splice_ok or self.timestamps or self.max_bytes
+                or self.users > 1 or key in self.joiners):
+            return None
+        self._check_identity()
+        if self.fd is None or not self.regular:
+            return None
+        try:
+            if self.splice_fd is None:
+                # splice(2) refuses a file opened with O_APPEND: use a second
+                # open of the same file without it, moved to the end before
+                # every call, which is what O_APPEND does for write(2).
+                self.splice_fd = os.open(f"/proc/self/fd/{self.fd}",
+                                         os.O_WRONLY | os.O_CLOEXEC)
+            os.lseek(self.splice_fd, 0, os.SEEK_END)
+            moved = os.splice(pipe, self.splice_fd, SPLICE_SIZE,
+                              flags=os.SPLICE_F_MOVE | os.SPLICE_F_NONBLOCK)
+        except BlockingIOError:
+            raise
+        except OSError as exc:
+            # A file system without splice, a full disk: the ordinary way
+            # takes over (until the file is opened again) and reports what
+            # fails there.
+            log.debug("%s: splice failed (%s); reading and writing instead",
+                      self.path, exc.strerror)
+            self._forget_splice()
+            self.splice_ok = False
+            return None
+        if moved:
+            self.size += moved
+            self.health.succeeded()
+        return moved
+
+    def _forget_splice(self) -> None:
+        if self.splice_fd is not None:
+            os.close(self.splice_fd)
+            self.splice_fd = None
 
     def end(self, key: object) -> None:
         """A source reached end of file: write what it held back."""
@@ -592,7 +671,16 @@ class OutputStream:
                 console.end(key, self.name, stamps)
             on_eof()
 
-        return PipeReader(loop, fd, data, eof)
+        def move(pipe: int) -> int | None:
+            # Followers need the bytes themselves: then they are read.
+            if self.file is None or self.followers:
+                return None
+            moved = self.file.splice_from(key, pipe)
+            if moved:
+                self.bytes += moved
+            return moved
+
+        return PipeReader(loop, fd, data, eof, move)
 
     def last_lines(self, count: int) -> bytes:
         """The last COUNT lines, from the file when there is one."""
