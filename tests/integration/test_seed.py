@@ -136,8 +136,9 @@ def test_descendant_that_calls_setsid_is_stopped_too(env: Env) -> None:
         stdout = "out.log"
     """)
     env.up()
-    text = env.wait_log("out.log", "escaped")
-    escaped = int(re.search(r"escaped (\d+)", text).group(1))  # type: ignore[union-attr]
+    found = wait_for(lambda: re.search(r"escaped (\d+)\n", env.read("out.log")),
+                     SHORT, "the escaped pid")
+    escaped = int(found.group(1))
     assert os.getpgid(escaped) != env.one("esc.0")["pid"]
 
     env.ok("stop", "esc")
