@@ -549,4 +549,4 @@ def test_plain_status_imports_nothing_heavy(tmp_path: Path) -> None:
     assert result.returncode == 3
     imported = {line.split("|")[-1].strip() for line in result.stderr.splitlines()
                 if line.startswith("import time:")}
-    assert imported.isdisjoint({"argparse", "json", "typing", "asyncio", "h11"})
+    assert imported.isdisjoint({"argparse", "json", "typing", "asyncio", "h11", "re"})
