@@ -150,6 +150,9 @@ def _state_dir(path: str) -> str:
     other = lower.endswith((".ini", ".conf")) or os.path.basename(lower) == "procfile"
     if b"state_dir" not in raw or other:
         return os.path.join(base, STATE_DIR)
+    simple = _simple_state_dir(raw)
+    if simple is not None:
+        return os.path.normpath(os.path.join(base, simple))
     import tomllib
 
     try:
@@ -160,6 +163,34 @@ def _state_dir(path: str) -> str:
     if not isinstance(value, str):
         value = STATE_DIR
     return os.path.normpath(os.path.join(base, value))
+
+
+def _simple_state_dir(raw: bytes) -> str | None:
+    """`state_dir = "…"` under [corral], found without a TOML parser.
+
+    tomllib (and the `re` it imports) costs more than a whole status
+    request; this covers the plain spelling and gives up (None) on anything
+    else, which then goes to tomllib.
+    """
+    table = ""
+    for line in raw.decode(errors="replace").split("\n"):
+        text = line.strip()
+        if text.startswith("["):
+            table = text
+            continue
+        if table != "[corral]" or not text.startswith("state_dir"):
+            continue
+        key, equals, value = text.partition("=")
+        value = value.strip()
+        if key.strip() != "state_dir" or not equals or value[:1] not in ("'", '"'):
+            return None
+        end = value.find(value[0], 1)
+        inner = value[1:end]
+        after = value[end + 1 :].strip()
+        if end < 0 or "\\" in inner or (after and not after.startswith("#")):
+            return None
+        return inner
+    return None
 
 
 def _client(args: argparse.Namespace, timeout: float | None = None) -> Any:

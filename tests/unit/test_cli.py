@@ -550,3 +550,23 @@ def test_plain_status_imports_nothing_heavy(tmp_path: Path) -> None:
     imported = {line.split("|")[-1].strip() for line in result.stderr.splitlines()
                 if line.startswith("import time:")}
     assert imported.isdisjoint({"argparse", "json", "typing", "asyncio", "h11", "re"})
+
+
+@pytest.mark.parametrize("text", [
+    '[corral]\nstate_dir = "run"\n',
+    "[corral]\nstate_dir = 'run' # here\n",
+    '[corral]\nlog_level = "info"\nstate_dir = "../var/corral"\n',
+    '[corral]\nstate_dir = "a\\\\b"\n',
+    'corral.state_dir = "dotted"\n',
+    '[corral] # settings\nstate_dir = "commented"\n',
+    '[programs.x]\ncmd = "state_dir"\n',
+])
+def test_state_dir_shortcut_agrees_with_tomllib(here: Path, text: str) -> None:
+    """The client's quick look at state_dir finds what the daemon will use."""
+    import tomllib
+
+    path = here / "corral.toml"
+    path.write_text(text)
+    wanted = tomllib.loads(text).get("corral", {}).get("state_dir", ".corral")
+    assert socket_path(args_for("-c", str(path))) == os.path.normpath(
+        os.path.join(here, wanted, "corral.sock"))
