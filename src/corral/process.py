@@ -140,12 +140,15 @@ def scan(floor: int = 0) -> dict[int, ProcInfo]:
 _shared: tuple[int, dict[int, ProcInfo]] | None = None
 
 
+_counters: tuple[int, int] | None = None
+
+
 def shared_scan(loop: asyncio.AbstractEventLoop, floor: int = 0) -> dict[int, ProcInfo]:
     """`scan`, taken at most once per event loop iteration and floor."""
     global _shared
     if _shared is not None and _shared[0] <= floor:
         return _shared[1]
-    if _shared is None:
+    if _shared is None and _counters is None:
         loop.call_soon(_forget_scan)
     table = scan(floor)
     _shared = (floor, table)
@@ -153,8 +156,20 @@ def shared_scan(loop: asyncio.AbstractEventLoop, floor: int = 0) -> dict[int, Pr
 
 
 def _forget_scan() -> None:
-    global _shared
+    global _shared, _counters
     _shared = None
+    _counters = None
+
+
+def shared_floor(loop: asyncio.AbstractEventLoop, leader: int,
+                 forks_then: int) -> int:
+    """`pid_floor`, reading the kernel's counters once per loop iteration."""
+    global _counters
+    if _counters is None:
+        if _shared is None:
+            loop.call_soon(_forget_scan)
+        _counters = (forks_since_boot(), last_pid())
+    return pid_floor(leader, forks_then, *_counters)
 
 
 def forks_since_boot() -> int:
@@ -180,7 +195,16 @@ def _pid_max() -> int:
 PID_MAX = _pid_max()
 
 
-def pid_floor(leader: int, forks_then: int) -> int:
+def last_pid() -> int:
+    """The pid the kernel handed out last (/proc/loadavg), or -1."""
+    try:
+        with open("/proc/loadavg", "rb") as f:
+            return int(f.read().split()[-1])
+    except (OSError, ValueError, IndexError):
+        return -1
+
+
+def pid_floor(leader: int, forks_then: int, forks_now: int, last: int) -> int:
     """The lowest pid a process started after LEADER can have, or 0.
 
     Pids grow until they wrap around at pid_max. While fewer processes than
@@ -188,15 +212,9 @@ def pid_floor(leader: int, forks_then: int) -> int:
     can have a smaller pid, and a scan may skip every older process: in a
     crash loop or a respawn, that is nearly all of them.
     """
-    if forks_then < 0:
+    if forks_then < 0 or forks_now < 0 or last < 0:
         return 0
-    forks_now = forks_since_boot()
-    if forks_now < 0 or forks_now - forks_then >= PID_MAX // 2:
-        return 0
-    try:
-        with open("/proc/loadavg", "rb") as f:
-            last = int(f.read().split()[-1])
-    except (OSError, ValueError, IndexError):
+    if forks_now - forks_then >= PID_MAX // 2:
         return 0
     return leader - 1 if last >= leader else 0
 
@@ -569,7 +587,8 @@ class Child:
         """
         leader_alive = self.status is None
         me = os.getpid()
-        table = shared_scan(self.loop, pid_floor(self.pid, self.forks_at_start))
+        floor = shared_floor(self.loop, self.pid, self.forks_at_start)
+        table = shared_scan(self.loop, floor)
         children: dict[int, list[int]] = {}
         for info in table.values():
             children.setdefault(info.ppid, []).append(info.pid)
@@ -687,7 +706,10 @@ class Child:
                 self.signalled.append(each)
         self.send_tree(sig)
         if sig != signal.SIGCONT:
-            self.send_tree(signal.SIGCONT)
+            # A stopped process acts on the signal only once continued.
+            self.send_group(signal.SIGCONT)
+            for pid in self.members:
+                self._send(pid, signal.SIGCONT)
         self._schedule_check()
 
     def kill(self) -> list[int]:
