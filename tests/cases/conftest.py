@@ -112,12 +112,14 @@ def one_line(text: str) -> bool:
     return text.count("\n") == 1 and text.strip() != "" and "Traceback" not in text
 
 
-def observe(check: Callable[[], Any], seconds: float, what: str) -> int:
+def observe(check: Callable[[], Any], seconds: float, what: str,
+            every: float = POLL) -> int:
     """Assert CHECK holds during a whole window of SECONDS; return the looks.
 
     Not a way to wait for something: the cases ask that a fact *stays*
     true for a stated time (no process comes back, no restart happens), and
-    only watching for that long can show it.
+    only watching for that long can show it. EVERY spaces the looks out
+    where each look costs the daemon work that the test also measures.
     """
     deadline = time.monotonic() + seconds
     looks = 0
@@ -126,7 +128,7 @@ def observe(check: Callable[[], Any], seconds: float, what: str) -> int:
         looks += 1
         if time.monotonic() >= deadline:
             return looks
-        time.sleep(POLL)
+        time.sleep(every)
 
 
 def wait_exit(proc: subprocess.Popen[Any], timeout: float = LONG) -> int:
