@@ -59,8 +59,8 @@ def test_binary_output_is_stored_and_shown_unchanged(env: Env) -> None:
 
     began = time.monotonic()
     daemon = case.up_foreground(ready=False)
-    for name in ("done.sha256", "done_console.sha256"):
-        wait_for(lambda n=name: (env.path / n).exists(), WRITE_BOUND + 1, name)
+    for done in (env.path / "done.sha256", env.path / "done_console.sha256"):
+        wait_for(done.exists, WRITE_BOUND + 1, done.name)
     took = time.monotonic() - began
     assert took <= WRITE_BOUND, f"the program needed {took:.2f} s to write"
     digest = env.read("done.sha256")

@@ -89,9 +89,10 @@ def until_fatal(case: Corral) -> list[dict[str, Any]]:
     def fatal() -> bool:
         [row] = case.status("crasher")
         seen.append(row)
-        if row["state"] != "fatal":
+        done = bool(row["state"] == "fatal")
+        if not done:
             time.sleep(0.2)  # the case's own polling interval
-        return row["state"] == "fatal"
+        return done
 
     wait_for(fatal, FATAL_WITHIN, "crasher to be fatal")
     return seen

@@ -159,8 +159,12 @@ def test_second_up_ends_leftovers_then_runs_one_of_each(killed: Killed) -> None:
     assert {killed.quiet, killed.server}.isdisjoint(
         {row["pid"] for row in case.status()})
     assert "bind failed" not in env.read("logs/srv.out.log")
-    assert "ended 2 process(es) left running by a previous daemon" in case.daemon_log() \
-        or "ended 1 process(es) left running by a previous daemon" in case.daemon_log()
+    # The daemon log: leftovers ended first, the new processes started after.
+    log = case.daemon_log()
+    ended = log.index("process(es) left running by a previous daemon")
+    assert f"w.0 pid={killed.quiet}" in log[ended:].split("\n", 1)[0]
+    for row in case.status():
+        assert log.index(f"{row['name']} pid={row['pid']} started") > ended
 
     # down: nothing of the case is left.
     case.ok("down")
