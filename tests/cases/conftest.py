@@ -178,6 +178,35 @@ def boot_ticks() -> float:
     return time.clock_gettime(time.CLOCK_BOOTTIME) * os.sysconf("SC_CLK_TCK")
 
 
+def started_at(pid: int) -> float:
+    """When PID started, as a wall-clock time (comparable to file mtimes)."""
+    ticks = start_ticks(pid)
+    assert ticks is not None, f"pid {pid} is gone"
+    booted = time.time() - time.clock_gettime(time.CLOCK_BOOTTIME)
+    return booted + ticks / os.sysconf("SC_CLK_TCK")
+
+
+def ask(sock: Path, target: str) -> tuple[int, float]:
+    """GET TARGET from a daemon's control socket; return status and seconds.
+
+    This times the daemon alone: the `corral` client's own start-up is
+    the machine's cost, not the daemon's, and swings with the load of a
+    parallel test run.
+    """
+    began = time.monotonic()
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+        s.settimeout(SHORT)
+        s.connect(str(sock))
+        s.sendall(f"GET {target} HTTP/1.1\r\nHost: corral\r\n"
+                  "Connection: close\r\n\r\n".encode())
+        reply = b""
+        while chunk := s.recv(65536):
+            reply += chunk
+    took = time.monotonic() - began
+    head = reply.split(b"\r\n", 1)[0].split()
+    return int(head[1]), took
+
+
 def open_files(pid: int) -> list[str]:
     """What each fd of PID points to."""
     targets = []

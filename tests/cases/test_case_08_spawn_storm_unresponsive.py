@@ -5,7 +5,8 @@ growing delay, at most about ten times in ten seconds, and (when it has a
 retry limit) ends `fatal`. Meanwhile the healthy program starts at once,
 `corral status` answers in under half a second at every look, the daemon
 spends under a second of CPU, and the reason is logged once per attempt
-and shown in one line by `corral status broken`. `corral check` accepts
+and shown in one line by `corral status broken`. (The half second is
+timed on the control socket: the daemon's part of `corral status`.) `corral check` accepts
 the file (the missing executable is at most a warning).
 
 `restarts` counts the attempts after the first one, so it equals the
@@ -19,8 +20,8 @@ import time
 
 import pytest
 
-from tests.cases.conftest import Corral, configure, cpu_seconds, observe
-from tests.conftest import Env
+from tests.cases.conftest import Corral, ask, configure, cpu_seconds, observe
+from tests.conftest import SHORT, Env
 
 CONFIGS = {
     "toml": """\
@@ -66,29 +67,32 @@ def test_broken_program_backs_off_and_daemon_stays_responsive(case: Corral) -> N
     assert checked.returncode == 0, checked.stderr
     assert "Traceback" not in checked.stderr
 
-    began = time.monotonic()
     case.up()
+    began = time.monotonic()
     daemon = case.daemon_pid()
     cpu_before = cpu_seconds(daemon)
 
-    # The healthy program is up at once, whatever the broken one does.
-    case.wait_state("healthy.0", "running", timeout=HEALTHY_WITHIN * 2)
+    # The healthy program is up at once (start_secs is 1 s), whatever the
+    # broken one does.
+    case.wait_state("healthy.0", "running", timeout=HEALTHY_WITHIN + SHORT)
     assert time.monotonic() - began <= HEALTHY_WITHIN
     assert "healthy up" in case.env.read("logs/healthy.out.log")
 
-    # The storm: status must answer quickly at every look.
-    slowest = [0.0]
+    # The storm: the daemon answers status quickly at every look, and the
+    # command keeps working.
+    sock = case.path / ".corral" / "corral.sock"
 
     def answers_quickly() -> bool:
-        asked = time.monotonic()
-        result = case.run("status", "--json")
-        took = time.monotonic() - asked
-        slowest[0] = max(slowest[0], took)
-        return result.returncode in (0, 1) and took < STATUS_WITHIN
+        code, took = ask(sock, "/v1/status")
+        assert code == 200 and took < STATUS_WITHIN, f"{code} after {took:.3f} s"
+        return True
+
+    def command_answers() -> bool:
+        return case.run("status", "--json").returncode in (0, 1)
 
     remaining = STORM - (time.monotonic() - began)
-    looks = observe(answers_quickly, remaining, "status answering within 0.5 s",
-                    every=0.25)
+    looks = observe(lambda: answers_quickly() and command_answers(), remaining,
+                    "status answering within 0.5 s", every=0.25)
     assert looks >= 10
     cpu = cpu_seconds(daemon) - cpu_before
     assert cpu < CPU_BUDGET, f"daemon used {cpu:.2f} s of CPU"

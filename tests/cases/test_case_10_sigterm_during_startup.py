@@ -26,7 +26,7 @@ from tests.cases.conftest import (
     start_ticks,
     wait_exit,
 )
-from tests.conftest import LONG, SHORT, Env, pid_alive, wait_for
+from tests.conftest import LONG, POLL, SHORT, Env, pid_alive, wait_for
 
 SLOWSTART = """\
 #!/bin/sh
@@ -83,6 +83,7 @@ def watch_until_exit(env: Env, proc: subprocess.Popen[bytes],
     deadline = time.monotonic() + timeout
     while proc.poll() is None and time.monotonic() < deadline:
         snapshots.append(program_processes(env))
+        time.sleep(POLL)  # pacing: each look reads all of /proc
     snapshots.append(program_processes(env))
     return snapshots
 
