@@ -128,7 +128,7 @@ def observe(check: Callable[[], Any], seconds: float, what: str,
         looks += 1
         if time.monotonic() >= deadline:
             return looks
-        time.sleep(every)
+        time.sleep(every)  # the window is the point; see the docstring
 
 
 def wait_exit(proc: subprocess.Popen[Any], timeout: float = LONG) -> int:
