@@ -12,8 +12,10 @@ corral does not have, is either accepted or refused with that key named.
 from __future__ import annotations
 
 import itertools
+import os
 import signal
 import subprocess
+import threading
 import time
 
 import pytest
@@ -24,6 +26,7 @@ from tests.cases.conftest import (
     one_line,
     send,
     start_ticks,
+    stat_fields,
     wait_exit,
 )
 from tests.conftest import LONG, POLL, SHORT, Env, pid_alive, wait_for
@@ -76,16 +79,50 @@ def program_processes(env: Env) -> dict[int, int | None]:
             if MARK in cmd or "slowstart.sh" in cmd}
 
 
-def watch_until_exit(env: Env, proc: subprocess.Popen[bytes],
-                     timeout: float) -> list[dict[int, int | None]]:
-    """Snapshots of the program processes until the daemon is gone."""
-    snapshots = []
-    deadline = time.monotonic() + timeout
-    while proc.poll() is None and time.monotonic() < deadline:
-        snapshots.append(program_processes(env))
-        time.sleep(POLL)  # pacing: each look reads all of /proc
-    snapshots.append(program_processes(env))
-    return snapshots
+def children_of(parent: int) -> dict[int, int | None]:
+    """Program processes among PARENT's children, with their start ticks.
+
+    Programs are the daemon's direct children, so this sees every new one
+    while reading little of /proc: cheap enough to look often without
+    slowing down the daemon being timed. The daemon is a subreaper, so a
+    `sleep 3` orphaned by its killed shell also becomes its child; only
+    the case's program command lines count.
+    """
+    found: dict[int, int | None] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        fields = stat_fields(int(entry))
+        if fields is None or int(fields[1]) != parent:
+            continue
+        try:
+            with open(f"/proc/{entry}/cmdline", "rb") as f:
+                cmd = f.read()
+        except OSError:
+            continue
+        if MARK.encode() in cmd or b"slowstart.sh" in cmd:
+            found[int(entry)] = int(fields[19])
+    return found
+
+
+class Watcher(threading.Thread):
+    """Snapshots of the daemon's children, from now until `stop`."""
+
+    def __init__(self, daemon: int) -> None:
+        super().__init__(daemon=True)
+        self.parent = daemon
+        self.snapshots: list[dict[int, int | None]] = []
+        self.done = threading.Event()
+
+    def run(self) -> None:
+        while not self.done.is_set():
+            self.snapshots.append(children_of(self.parent))
+            self.done.wait(POLL)
+
+    def stop(self) -> list[dict[int, int | None]]:
+        self.done.set()
+        self.join()
+        return self.snapshots
 
 
 def assert_never_grew(snapshots: list[dict[int, int | None]], sent: float) -> None:
@@ -98,6 +135,19 @@ def assert_never_grew(snapshots: list[dict[int, int | None]], sent: float) -> No
     assert all(b <= a for a, b in itertools.pairwise(counts)), counts
     first = set(snapshots[0])
     assert all(set(snap) <= first for snap in snapshots), "a new process appeared"
+
+
+def signal_daemon(daemon: subprocess.Popen[bytes], sig: int) -> tuple[float, float, Watcher]:
+    """Send SIG to the daemon and watch its children from that moment.
+
+    Returns the boot tick and the monotonic time it was sent at, and the
+    running watcher.
+    """
+    watcher = Watcher(daemon.pid)
+    sent, began = boot_ticks(), time.monotonic()
+    send(daemon, sig)
+    watcher.start()
+    return sent, began, watcher
 
 
 def sigterm_during_start(env: Env) -> tuple[int, float, float, list[dict[int, int | None]]]:
@@ -114,15 +164,13 @@ def sigterm_during_start(env: Env) -> tuple[int, float, float, list[dict[int, in
     # are being spawned or are inside their 3 s start. Never before the
     # daemon serves (a SIGTERM that early is the subject of its own test),
     # nor before its first program process exists.
-    wait_for(lambda: program_processes(env), SHORT, "the first program process")
+    wait_for(lambda: children_of(daemon.pid), SHORT, "the first program process")
     time.sleep(max(0.0, 0.3 - (time.monotonic() - launched)))
 
-    sent = boot_ticks()
-    began = time.monotonic()
-    send(daemon, signal.SIGTERM)
-    snapshots = watch_until_exit(env, daemon, EXIT_WITHIN + SHORT)
+    sent, began, watcher = signal_daemon(daemon, signal.SIGTERM)
     status = wait_exit(daemon, LONG)
-    return status, sent, time.monotonic() - began, snapshots
+    took = time.monotonic() - began
+    return status, sent, took, watcher.stop()
 
 
 def test_sigterm_while_100_processes_start(env: Env) -> None:
@@ -170,16 +218,14 @@ def test_second_sigterm_restarts_nothing(env: Env) -> None:
     case = configure(env, "toml", STUBBORN)
     daemon = case.up_foreground()
     env.wait_log("logs/slow.out.log", "ignoring TERM", count=3)
-    before = program_processes(env)
+    before = children_of(daemon.pid)
 
-    sent = boot_ticks()
-    began = time.monotonic()
-    send(daemon, signal.SIGTERM)
+    sent, began, watcher = signal_daemon(daemon, signal.SIGTERM)
     env.wait_log("up.err", "received SIGTERM")
     send(daemon, signal.SIGTERM)
-    snapshots = watch_until_exit(env, daemon, EXIT_WITHIN + SHORT)
     status = wait_exit(daemon, LONG)
     took = time.monotonic() - began
+    snapshots = watcher.stop()
 
     assert set(snapshots[0]) <= set(before)
     assert_never_grew(snapshots, sent)
@@ -193,10 +239,10 @@ def test_second_sigint_kills_what_is_left_at_once(env: Env) -> None:
     case = configure(env, "toml", STUBBORN)
     daemon = case.up_foreground()
     env.wait_log("logs/slow.out.log", "ignoring TERM", count=3)
-    pids = list(program_processes(env))
+    pids = list(children_of(daemon.pid))
+    assert len(pids) == 3
 
-    sent = boot_ticks()
-    send(daemon, signal.SIGINT)
+    sent, _, watcher = signal_daemon(daemon, signal.SIGINT)
     env.wait_log("up.err", "received SIGINT")
     assert all(pid_alive(pid) for pid in pids)
     began = time.monotonic()
@@ -204,8 +250,8 @@ def test_second_sigint_kills_what_is_left_at_once(env: Env) -> None:
     wait_for(lambda: not any(pid_alive(pid) for pid in pids), STOP_TIMEOUT,
              "the programs to be killed")
     took = time.monotonic() - began
-    snapshots = watch_until_exit(env, daemon, EXIT_WITHIN + SHORT)
     wait_exit(daemon, LONG)
+    snapshots = watcher.stop()
 
     # At once: far sooner than the stop_timeout that would SIGKILL them.
     assert took < 1.0, f"killed {took:.2f} s after the second SIGINT"
@@ -230,13 +276,10 @@ def test_circus_file_warmup_delay_is_accepted_or_named(env: Env) -> None:
     daemon = case.up_foreground()
     # The case's step for this file: SIGTERM 4 s after the start.
     time.sleep(4.0)
-    sent = boot_ticks()
-    began = time.monotonic()
-    send(daemon, signal.SIGTERM)
-    snapshots = watch_until_exit(env, daemon, EXIT_WITHIN + SHORT)
+    sent, began, watcher = signal_daemon(daemon, signal.SIGTERM)
     status = wait_exit(daemon, LONG)
     assert time.monotonic() - began <= EXIT_WITHIN
     assert status == 0
-    assert_never_grew(snapshots, sent)
+    assert_never_grew(watcher.stop(), sent)
     wait_for(lambda: program_processes(env) == {}, SHORT, "no program process")
     assert "received SIGTERM" in env.read("up.err")
