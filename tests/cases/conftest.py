@@ -22,7 +22,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import CORRAL, LONG, POLL, SHORT, Env, pid_alive, wait_for
+from tests.conftest import CORRAL, LONG, POLL, SHORT, Env, wait_for
 
 # The supervisord reader is being written elsewhere; these parameters must
 # start passing (and so fail as XPASS) the day it lands.
@@ -139,10 +139,6 @@ def wait_exit(proc: subprocess.Popen[Any], timeout: float = LONG) -> int:
         proc.kill()
         proc.wait()
         raise AssertionError(f"{proc.args!r} still running after {timeout} s") from None
-
-
-def wait_gone(pid: int, timeout: float = SHORT, what: str = "") -> None:
-    wait_for(lambda: not pid_alive(pid), timeout, what or f"pid {pid} to exit")
 
 
 def cpu_seconds(pid: int) -> float:
