@@ -212,9 +212,17 @@ def _err(text: str) -> None:
 
 
 def cmd_up(args: argparse.Namespace) -> int:
+    # Hold stop signals until the daemon's handlers exist: a SIGTERM while
+    # corral itself is still loading must stop it gracefully, not kill it.
+    import signal
+
+    signal.pthread_sigmask(signal.SIG_BLOCK, HELD_SIGNALS)
     from corral.daemon import up
 
     return up(config_path(args), args.detach)
+
+
+HELD_SIGNALS = (15, 2, 1)  # SIGTERM, SIGINT, SIGHUP: numbers save an import
 
 
 def cmd_check(args: argparse.Namespace) -> int:

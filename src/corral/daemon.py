@@ -43,6 +43,8 @@ from corral.supervisor import Supervisor
 
 log = logging.getLogger("corral.daemon")
 
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
+
 
 class Daemon:
     """One running daemon for one config."""
@@ -60,11 +62,12 @@ class Daemon:
         self.tasks: set[asyncio.Future[None]] = set()
         self.notices: list[str] = []
         self.supervisor: Supervisor
+        self.loop: asyncio.AbstractEventLoop
         self.server: ControlServer
         self.record: Record
 
     async def run(self) -> int:
-        loop = asyncio.get_running_loop()
+        loop = self.loop = asyncio.get_running_loop()
         cfg = self.config
 
         # End what a daemon killed before us left running, before anything
@@ -91,10 +94,12 @@ class Daemon:
 
         # Signals: SIGCHLD reaps, TERM/INT stop, HUP reloads, USR1 reopens.
         loop.add_signal_handler(signal.SIGCHLD, reaper.reap)
-        loop.add_signal_handler(signal.SIGTERM, self._on_stop_signal, "SIGTERM")
-        loop.add_signal_handler(signal.SIGINT, self._on_stop_signal, "SIGINT")
+        for stop in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(stop, self._stop_signal_arrived)
         loop.add_signal_handler(signal.SIGHUP, self._on_reload_signal)
         loop.add_signal_handler(signal.SIGUSR1, self._on_reopen_signal)
+        # `corral up` held these until now; programs must not inherit the mask.
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
 
         # The control socket, then the pid file: clients can talk to us now.
         self.server = ControlServer(Api(self), os.path.join(cfg.state_dir, SOCKET),
@@ -138,12 +143,19 @@ class Daemon:
 
     # -- stopping ------------------------------------------------------------
 
+    def _stop_signal_arrived(self, signum: int, frame: object) -> None:
+        # A plain Python handler, not the event loop's: it runs between two
+        # bytecodes, even in the middle of a long spawn loop, so nothing is
+        # started after a stop signal arrives.
+        self.supervisor.closing = True
+        name = signal.Signals(signum).name
+        self.loop.call_soon_threadsafe(self._on_stop_signal, name)
+
     def _on_stop_signal(self, name: str) -> None:
         self.interrupts += 1
         if self.stopping is None:
             log.info("received %s: stopping every program (again to kill them "
                      "at once)", name)
-            self.supervisor.closing = True  # no spawn after this moment
             self.stopping = asyncio.ensure_future(self._shutdown())
             return
         if name == "SIGINT" or self.interrupts >= 3:
@@ -267,6 +279,7 @@ def _detach(config: Config, lock: Lock, warnings: list[str]) -> int:
     pid = os.fork()
     if pid > 0:
         # The parent: wait for the child's word, then leave.
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
         os.close(write_end)
         lock.fd = None  # the child holds the lock now
         chunks = []

@@ -246,23 +246,35 @@ class FileSink:
         self.timestamps = config.timestamps
         self.splice_fd: int | None = None
         self.splice_ok = False
+        # The last byte written did not end a line: a switch of files waits
+        # for the end of that line, so no line is cut across two files.
+        self.mid_line = False
+        self.switch_pending = False
+        self.next_fd: int | None = None
         self._open()
 
-    def _open(self) -> None:
-        self._forget_splice()
-        self.splice_ok = hasattr(os, "splice")
+    def _create(self) -> int | None:
+        """Open (or create) the file by its name, for appending."""
         try:
             directory = os.path.dirname(self.path)
             if directory:
                 os.makedirs(directory, exist_ok=True)
-            fd = os.open(
+            return os.open(
                 self.path,
                 os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC,
                 0o644,
             )
         except OSError as exc:
-            self.fd = None
             self.health.failed(0, f"{exc.strerror}")
+            return None
+
+    def _open(self, fd: int | None = None) -> None:
+        self._forget_splice()
+        self.splice_ok = hasattr(os, "splice")
+        if fd is None:
+            fd = self._create()
+        if fd is None:
+            self.fd = None
             return
         info = os.fstat(fd)
         self.fd = fd
@@ -274,17 +286,35 @@ class FileSink:
     def close(self) -> None:
         for key in list(self.joiners):
             self.end(key)
+        if self.switch_pending:
+            self._switch()
         self._forget_splice()
         if self.fd is not None:
             os.close(self.fd)
             self.fd = None
 
     def reopen(self) -> None:
-        """Close and open the file again by name (after external rotation)."""
+        """Close and open the file again by name (after external rotation).
+
+        In the middle of a line, the switch waits for the line's end.
+        """
+        if self.mid_line and self.fd is not None and not self.switch_pending:
+            # The new file exists at once; the old one gets the line's end.
+            self.next_fd = self._create()
+            if self.next_fd is not None:
+                self.switch_pending = True
+                return
+        if not self.switch_pending:
+            self._switch()
+
+    def _switch(self) -> None:
+        self.switch_pending = False
+        self.mid_line = False
         if self.fd is not None:
             os.close(self.fd)
             self.fd = None
-        self._open()
+        fd, self.next_fd = self.next_fd, None
+        self._open(fd)
 
     def write(self, key: object, data: bytes) -> None:
         stamper = self.stampers.get(key)
@@ -308,7 +338,7 @@ class FileSink:
         write). Raises BlockingIOError when the pipe is empty.
         """
         if (not self.splice_ok or self.timestamps or self.max_bytes
-                or self.users > 1 or key in self.joiners):
+                or self.users > 1 or key in self.joiners or self.switch_pending):
             return None
         self._check_identity()
         if self.fd is None or not self.regular:
@@ -337,6 +367,7 @@ class FileSink:
         if moved:
             self.size += moved
             self.health.succeeded()
+            self.mid_line = True  # unknown here: assume the worst
         return moved
 
     def _forget_splice(self) -> None:
@@ -353,6 +384,20 @@ class FileSink:
 
     def _emit(self, data: bytes) -> None:
         self._check_identity()
+        if self.switch_pending:
+            # Finish the line in flight in the old file, then switch.
+            cut = data.find(b"\n") + 1
+            if cut == 0:
+                self._put(data)
+                return
+            self._put(data[:cut])
+            self._switch()
+            data = data[cut:]
+            if not data:
+                return
+        self._put(data)
+
+    def _put(self, data: bytes) -> None:
         if self.fd is None:
             self._open()
             if self.fd is None:
@@ -367,8 +412,9 @@ class FileSink:
         except OSError as exc:
             self.health.failed(len(data), exc.strerror or str(exc))
             if exc.errno in (errno.EBADF, errno.EIO, errno.ESTALE):
-                self.reopen()
+                self._switch()
             return
+        self.mid_line = not data.endswith(b"\n")
         self.health.succeeded()
 
     def _write_rotating(self, data: bytes) -> None:
@@ -394,6 +440,11 @@ class FileSink:
             self._rotate()
 
     def _rotate(self) -> None:
+        # Rotation happens at a line's end and opens a fresh file itself.
+        if self.next_fd is not None:
+            os.close(self.next_fd)
+            self.next_fd = None
+        self.switch_pending = False
         if self.fd is not None:
             os.close(self.fd)
             self.fd = None

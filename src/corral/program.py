@@ -418,13 +418,28 @@ class Process:
         return self.state in DOWN
 
     async def wait_started(self) -> None:
-        """Wait for a start to succeed; raise `ActionFailed` if it does not."""
-        await self.wait_until(frozenset({State.RUNNING, *DOWN}))
-        if self.state is State.RUNNING:
-            return
-        if self.state is State.EXITED and self._expected(self.exit_code):
-            return
-        raise ActionFailed(f"{self.name}: {self.reason or self.state.value}")
+        """Wait for a start to succeed; raise `ActionFailed` if it does not.
+
+        A start succeeds once the process is `running` and has outlived the
+        quick-exit floor: with start_secs = 0 it is `running` at once, yet an
+        exit within the floor still counts as a failed start.
+        """
+        while True:
+            await self.wait_until(frozenset({State.RUNNING, *DOWN}))
+            if self.state is State.RUNNING:
+                since = self.started_at if self.started_at is not None else 0.0
+                settle = since + QUICK_EXIT_SECS - self.clock.time()
+                if settle <= 0:
+                    return
+                left = self.wait_for(lambda: self.state is not State.RUNNING)
+                try:
+                    await asyncio.wait_for(left, settle)
+                except TimeoutError:
+                    return
+                continue
+            if self.state is State.EXITED and self._expected(self.exit_code):
+                return
+            raise ActionFailed(f"{self.name}: {self.reason or self.state.value}")
 
     def signal(self, sig: int, target: str) -> None:
         """Deliver SIG to the main process, the group, or the whole tree."""

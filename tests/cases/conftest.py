@@ -24,11 +24,8 @@ import pytest
 
 from tests.conftest import CORRAL, LONG, POLL, SHORT, Env, wait_for
 
-# The supervisord reader is being written elsewhere; these parameters must
-# start passing (and so fail as XPASS) the day it lands.
-SUPERVISORD = pytest.mark.xfail(
-    reason="supervisord .conf reader not merged yet", strict=True
-)
+# Marks the supervisord variants (kept as a name for the parameter lists).
+SUPERVISORD = pytest.mark.supervisord
 
 FORMATS = {"toml": "corral.toml", "circus": "circus.ini", "supervisord": "supervisord.conf"}
 

@@ -18,8 +18,6 @@ import subprocess
 import threading
 import time
 
-import pytest
-
 from tests.cases.conftest import (
     boot_ticks,
     configure,
@@ -186,9 +184,6 @@ def test_sigterm_while_100_processes_start(env: Env) -> None:
     assert "up slow" not in env.read("logs/slow.out.log")
 
 
-@pytest.mark.xfail(
-    reason="the 100 spawns run in one loop turn; SIGTERM is handled only "
-           "after all of them started", strict=True)
 def test_no_process_starts_after_sigterm(env: Env) -> None:
     """Once SIGTERM is sent, the number of program processes never grows.
 
@@ -201,9 +196,6 @@ def test_no_process_starts_after_sigterm(env: Env) -> None:
     assert_never_grew(snapshots, sent)
 
 
-@pytest.mark.xfail(
-    reason="SIGTERM before the daemon's handlers exist kills it with the "
-           "default action (exit -15, nothing logged)", strict=True)
 def test_sigterm_during_the_daemons_own_start_up(env: Env) -> None:
     """SIGTERM 0.1 s after launch, while corral itself is still loading."""
     env.write("slowstart.sh", SLOWSTART, mode=0o755)

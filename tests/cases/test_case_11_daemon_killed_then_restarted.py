@@ -171,9 +171,6 @@ def test_second_up_ends_leftovers_then_runs_one_of_each(killed: Killed) -> None:
     assert env.matching("CORRAL_CASE_11") == []
 
 
-@pytest.mark.xfail(
-    reason="up --detach prints only 'daemon pid N started'; the leftover "
-           "summary goes to corral.log alone", strict=True)
 def test_second_up_says_it_ended_leftovers(killed: Killed) -> None:
     """`corral up` itself reports, in one line, that it ended leftovers."""
     said = killed.second_up.stdout + killed.second_up.stderr

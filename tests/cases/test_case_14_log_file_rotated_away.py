@@ -200,9 +200,6 @@ HALVES_CONFIG = {
 }
 
 
-@pytest.mark.xfail(
-    reason="a reopen switches files between any two reads, so a line in "
-           "flight is cut across tick.log.1 and tick.log", strict=True)
 def test_line_in_flight_at_rename_is_not_split(env: Env) -> None:
     """A: the line being written when the file moves ends up whole in one file."""
     env.write("halves.py", HALVES)
