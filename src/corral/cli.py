@@ -225,6 +225,13 @@ def cmd_up(args: argparse.Namespace) -> int:
 HELD_SIGNALS = (15, 2, 1)  # SIGTERM, SIGINT, SIGHUP: numbers save an import
 
 
+def _release_held_signals() -> None:
+    """Undo the launcher's hold when the word "up" was not the command."""
+    import signal
+
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, HELD_SIGNALS)
+
+
 def cmd_check(args: argparse.Namespace) -> int:
     from corral.config import load
 
@@ -449,7 +456,8 @@ def main(argv: list[str] | None = None) -> int:
     """Run one command; return its exit status."""
     words = sys.argv[1:] if argv is None else argv
     try:
-        fast = _fast(words)
+        # `up` (or a program called "up") takes the full path.
+        fast = None if "up" in words else _fast(words)
         if fast is not None:
             return fast
     except CorralError as exc:
@@ -461,6 +469,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
+        if args.command != "up":
+            _release_held_signals()
         if args.command is None:
             parser.print_help()
             return 2

@@ -188,7 +188,8 @@ def test_crash_loop_slows_down_then_goes_fatal(crasher: Crasher) -> None:
     gaps = arrivals.gaps()
     assert len(gaps) >= 2, gaps
     assert all(b >= a for a, b in itertools.pairwise(gaps)), gaps
-    assert gaps[-1] >= 1.0, gaps
+    # Arrival times are seen by polling every POLL seconds.
+    assert gaps[-1] >= 1.0 - 2 * POLL, gaps
     restarts = [row["restarts"] for row in seen]
     assert restarts == sorted(restarts)
 

@@ -197,18 +197,35 @@ def test_no_process_starts_after_sigterm(env: Env) -> None:
 
 
 def test_sigterm_during_the_daemons_own_start_up(env: Env) -> None:
-    """SIGTERM 0.1 s after launch, while corral itself is still loading."""
+    """SIGTERM while corral itself is still loading.
+
+    The signal goes out as soon as `corral up` holds stop signals (its
+    first act once the interpreter runs), long before the daemon's
+    handlers exist: it must still end in a graceful stop. A signal before
+    the interpreter runs any of corral's code is the kernel's business.
+    """
     env.write("slowstart.sh", SLOWSTART, mode=0o755)
     case = configure(env, "toml", CONFIGS)
     daemon = case.up_foreground(ready=False)
-    # The timing is the test: 0.1 s is inside corral's own start-up.
-    time.sleep(0.1)
+    wait_for(lambda: holds_sigterm(daemon.pid), SHORT, "corral to hold SIGTERM")
     send(daemon, signal.SIGTERM)
     status = wait_exit(daemon, EXIT_WITHIN + SHORT)
 
     assert program_processes(env) == {}
     assert status == 0
     assert "received SIGTERM" in env.read("up.err")
+
+
+def holds_sigterm(pid: int) -> bool:
+    """True once the process blocks SIGTERM (SigBlk in /proc/PID/status)."""
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("SigBlk:"):
+                    return bool(int(line.split()[1], 16) >> (signal.SIGTERM - 1) & 1)
+    except OSError:
+        pass
+    return False
 
 
 def test_second_sigterm_restarts_nothing(env: Env) -> None:
