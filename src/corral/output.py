@@ -239,6 +239,7 @@ class FileSink:
         self.fd: int | None = None
         self.size = 0
         self.regular = True
+        self.movable = True
         self.identity: tuple[int, int] | None = None
         self.checked = 0.0
         self.joiners: dict[object, LineJoiner] = {}
@@ -280,6 +281,15 @@ class FileSink:
         self.fd = fd
         self.size = info.st_size
         self.regular = stat.S_ISREG(info.st_mode)
+        # Renaming (rotation) and reopening by identity are for a log file
+        # that is itself a regular file at its path: never for a link such
+        # as /dev/stdout, or anything under /dev or /proc.
+        try:
+            own = stat.S_ISREG(os.lstat(self.path).st_mode)
+        except OSError:
+            own = False
+        special = self.path.startswith(("/dev/", "/proc/"))
+        self.movable = self.regular and own and not special
         self.identity = (info.st_dev, info.st_ino)
         self.checked = time.monotonic()
 
@@ -404,7 +414,7 @@ class FileSink:
                 self.health.failed(len(data), self.health.failing or "not open")
                 return
         try:
-            if self.max_bytes and self.regular:
+            if self.max_bytes and self.movable:
                 self._write_rotating(data)
             else:
                 _write_all(self.fd, data)
@@ -462,7 +472,7 @@ class FileSink:
 
     def _check_identity(self) -> None:
         """Open the file again if it was moved or removed since we opened it."""
-        if self.fd is None or not self.regular:
+        if self.fd is None or not self.movable:
             return
         now = time.monotonic()
         if now - self.checked < IDENTITY_CHECK_SECONDS:

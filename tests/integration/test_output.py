@@ -332,3 +332,33 @@ def test_binary_output_checksum(env: Env) -> None:
     env.up()
     env.wait_state("bin.0", "exited")
     assert hashlib.sha256(env.read_bytes("bin.log")).hexdigest() == env.read("sum")
+
+
+def test_a_link_to_the_daemon_s_stdout_is_never_rotated(env: Env) -> None:
+    """stdout to a link to the daemon's own stdout (as /dev/stdout is), with
+    rotation asked: everything arrives through it, and the link itself is
+    never renamed, removed or replaced."""
+    env.write("count.py", """
+        for i in range(3000):
+            print(f"line {i:05d}", flush=True)
+    """)
+    # A link of the test's own, like /dev/stdout, so /dev is never at stake.
+    os.symlink("/proc/self/fd/1", env.path / "stdout-link")
+    env.config("""
+        [programs.p]
+        cmd = ["python3", "count.py"]
+        restart = "never"
+        stdout = { file = "stdout-link", max_bytes = 1000, backups = 2 }
+    """)
+    proc = env.up_foreground()
+    try:
+        env.wait_log("up.out", "line 02999")
+        env.wait_state("p.0", "exited")
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(LONG) == 0
+    lines = [line for line in env.read("up.out").splitlines() if line.startswith("line")]
+    assert lines == [f"line {i:05d}" for i in range(3000)]
+    assert os.readlink(env.path / "stdout-link") == "/proc/self/fd/1"
+    assert not (env.path / "stdout-link.1").exists()
+    assert "cannot write" not in env.read("up.err")

@@ -10,8 +10,12 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import signal
 import time
+from pathlib import Path
+
+import pytest
 
 from tests.conftest import LONG, SHORT, Env, pid_alive, wait_for
 
@@ -56,6 +60,25 @@ def test_stop_reaches_the_program_not_the_shell(seed: Env) -> None:
     assert python_pids(seed) == []
     assert seed.one("test.0", config="test.ini")["state"] == "stopped"
     no_broken_pipes(seed)
+
+
+@pytest.mark.parametrize("config", ["test.ini", "supervisord.conf", "corral.toml"])
+def test_the_same_setup_in_three_formats_stops_the_same(env: Env,
+                                                         config: str) -> None:
+    """circus .ini, supervisord .conf and TOML: the program gets SIGTERM,
+    its last line is kept, nothing is left."""
+    source = Path(__file__).resolve().parents[2] / "examples" / "seed"
+    for name in ("test.py", config):
+        shutil.copy(source / name, env.path / name)
+    env.up("-c", config)
+    env.wait_state("test.0", "running", config=config)
+    env.wait_log(LOG, "sleeping")
+    [program] = wait_for(lambda: python_pids(env), SHORT, "the python process")
+
+    env.ok("-c", config, "stop", "test")
+    assert env.read(LOG).rstrip().endswith(f"[pid:{program}] Received 15")
+    assert python_pids(env) == []
+    no_broken_pipes(env)
 
 
 def test_restart_keeps_last_words_and_runs_one_generation(seed: Env) -> None:

@@ -134,31 +134,44 @@ def test_a_silent_client_does_not_stall_the_daemon(env: Env) -> None:
             sock.close()
 
 
+CLIENTS = 100
+CLIENT_SECONDS = 30.0
+
+
 def test_concurrent_clients_leave_a_consistent_state(env: Env) -> None:
-    """Many clients starting, stopping and restarting at once: afterwards
-    status matches the processes that really exist."""
+    """100 clients starting, stopping, restarting and asking for status at
+    once for 30 s: every request is answered, none with an internal error,
+    and afterwards status matches the processes that really exist."""
+    from corral.client import Client
+    from corral.errors import ActionFailed
+
     sleeper(env, "c", count=3)
     env.up()
     env.wait_log("c.log", "up", count=3)
-    actions = ["status", "start", "stop", "restart"]
+    path = str(env.path / ".corral/corral.sock")
     names = ["c", "c.0", "c.1", "c.2"]
-    rng = random.Random(7)
 
-    def client(i: int) -> int:
-        results = 0
-        deadline = time.monotonic() + 8
+    def client(seed: int) -> int:
+        rng = random.Random(seed)
+        answered = 0
+        deadline = time.monotonic() + CLIENT_SECONDS
         while time.monotonic() < deadline:
-            action = rng.choice(actions)
-            args = [action] if action == "status" else [action, rng.choice(names)]
-            result = env.run(*args, timeout=LONG)
-            assert "Traceback" not in result.stderr
-            assert result.returncode in (0, 1), result
-            results += 1
-        return results
+            action = rng.choice(["status", "start", "stop", "restart"])
+            body = None if action == "status" else {"names": [rng.choice(names)]}
+            try:
+                if body is None:
+                    Client(path, LONG).request("GET", "/v1/status")
+                else:
+                    Client(path).request("POST", f"/v1/{action}", body)
+            except ActionFailed:
+                pass  # a start beaten by a stop, and so on: a fair answer
+            answered += 1
+        return answered
 
-    with concurrent.futures.ThreadPoolExecutor(24) as pool:
-        done = sum(pool.map(client, range(24)))
-    assert done > 24
+    with concurrent.futures.ThreadPoolExecutor(CLIENTS) as pool:
+        answered = sum(pool.map(client, range(CLIENTS)))
+    assert answered > CLIENTS
+    assert "internal error" not in env.read(".corral/corral.log")
 
     def settled() -> list[dict[str, object]] | None:
         rows = env.status()
@@ -173,8 +186,12 @@ def test_concurrent_clients_leave_a_consistent_state(env: Env) -> None:
     assert all(r["state"] == "running" for r in rows if r["pid"])
 
 
+STORM_SECONDS = 60.0
+
+
 def test_crash_storm_keeps_the_daemon_responsive(env: Env) -> None:
-    """50 programs that exit at once: status stays fast, CPU stays low."""
+    """50 programs that exit at once, for a minute: status stays fast and
+    the daemon's CPU is bounded by the back-off."""
     lines = []
     for i in range(50):
         lines += [f"[programs.crash{i}]", 'cmd = "exit 1"', "shell = true",
@@ -197,7 +214,7 @@ def test_crash_storm_keeps_the_daemon_responsive(env: Env) -> None:
     slowest = 0.0
     path = str(env.path / ".corral/corral.sock")
     request = b"GET /v1/status HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
-    while time.monotonic() - began < 6:
+    while time.monotonic() - began < STORM_SECONDS:
         t = time.monotonic()
         reply = raw_request(path, request)
         slowest = max(slowest, time.monotonic() - t)
@@ -209,8 +226,9 @@ def test_crash_storm_keeps_the_daemon_responsive(env: Env) -> None:
     # bound leaves room for a loaded CI machine: a daemon busy respawning
     # (circus here) does not answer for many seconds.
     assert slowest < 2.0
-    # With back-off capped at 1 s, 50 programs cost about 50 spawns a second.
-    assert used < 3.0
+    # With back-off capped at 1 s, 50 programs cost about 50 spawns a
+    # second; a quarter of one core is a loose bound for that.
+    assert used < 0.25 * STORM_SECONDS, used
 
 
 @pytest.mark.root
