@@ -51,7 +51,7 @@ def _program(prog: ProgramConfig) -> Iterator[str]:
 
     # When it comes back, and how it is stopped.
     retries = ("retries forever" if prog.start_retries < 0 else
-               f"fatal after {prog.start_retries} quick failures")
+               f"fatal after {prog.start_retries + 1} failed starts in a row")
     codes = ",".join(str(c) for c in sorted(prog.exit_codes))
     expected = f", exit codes {codes} expected" if prog.restart == "on-failure" \
         else ""

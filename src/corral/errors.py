@@ -45,8 +45,10 @@ class ConfigError(CorralError, ValueError):
 
     def _render(self) -> str:
         where = ""
-        if self.file is not None:
-            where = f"{self.file}:{self.line or 1}: "
+        if self.file is not None and self.line:
+            where = f"{self.file}:{self.line}: "
+        elif self.file is not None:
+            where = f"{self.file}: "  # about the file as a whole
         what = f"{self.key}: " if self.key else ""
         return f"{where}{what}{self.message}"
 

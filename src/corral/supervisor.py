@@ -144,15 +144,25 @@ class Supervisor:
     async def start(self, processes: list[Process]) -> list[dict[str, Any]]:
         """Start processes and wait until each runs or fails."""
         self._refuse_when_closing()
+        already = {id(p) for p in processes if p.state is State.RUNNING}
         for process in processes:
             process.handle(Event.START)
-        return await self._outcomes(processes, self._started)
+        results = await self._outcomes(processes, self._started)
+        for process, result in zip(processes, results, strict=True):
+            if id(process) in already and result["ok"]:
+                result["message"] = f"{process.name} pid={process.pid} already running"
+        return results
 
     async def stop(self, processes: list[Process]) -> list[dict[str, Any]]:
         """Stop processes and wait until nothing of them is left."""
+        already = {id(p) for p in processes if p.state in DOWN}
         for process in processes:
             process.handle(Event.STOP)
-        return await self._outcomes(processes, self._stopped)
+        results = await self._outcomes(processes, self._stopped)
+        for process, result in zip(processes, results, strict=True):
+            if id(process) in already and result["ok"]:
+                result["message"] = f"{process.name} already stopped"
+        return results
 
     async def restart(self, processes: list[Process]) -> list[dict[str, Any]]:
         """Stop then start each process; the old generation ends first."""

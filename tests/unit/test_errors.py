@@ -74,8 +74,8 @@ def test_every_exception_class_in_corral_is_a_corral_error() -> None:
         ({"file": "c.toml", "line": 7}, "c.toml:7: expected a number"),
         ({"file": "c.toml", "line": 7, "key": "numprocs"},
          "c.toml:7: numprocs: expected a number"),
-        ({"file": "c.toml"}, "c.toml:1: expected a number"),
-        ({"file": "c.toml", "line": 0}, "c.toml:1: expected a number"),
+        ({"file": "c.toml"}, "c.toml: expected a number"),
+        ({"file": "c.toml", "line": 0}, "c.toml: expected a number"),
     ],
 )
 def test_config_error_renders_file_line_key_message(
