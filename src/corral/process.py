@@ -135,24 +135,37 @@ def scan(floor: int = 0) -> dict[int, ProcInfo]:
     return table
 
 
+class Snapshot:
+    """One scan of /proc, indexed the way membership questions need it:
+    children by parent, and members by process group and by session."""
+
+    def __init__(self, table: dict[int, ProcInfo]) -> None:
+        self.table = table
+        self.children: dict[int, list[int]] = {}
+        self.groups: dict[int, list[int]] = {}
+        for info in table.values():
+            self.children.setdefault(info.ppid, []).append(info.pid)
+            self.groups.setdefault(info.pgid, []).append(info.pid)
+            if info.sid != info.pgid:
+                self.groups.setdefault(info.sid, []).append(info.pid)
+
+
 # One scan serves every child that asks within the same loop iteration;
 # a scan above a floor serves only those whose floor is at least as high.
-_shared: tuple[int, dict[int, ProcInfo]] | None = None
-
-
+_shared: tuple[int, Snapshot] | None = None
 _counters: tuple[int, int] | None = None
 
 
-def shared_scan(loop: asyncio.AbstractEventLoop, floor: int = 0) -> dict[int, ProcInfo]:
+def shared_scan(loop: asyncio.AbstractEventLoop, floor: int = 0) -> Snapshot:
     """`scan`, taken at most once per event loop iteration and floor."""
     global _shared
     if _shared is not None and _shared[0] <= floor:
         return _shared[1]
     if _shared is None and _counters is None:
         loop.call_soon(_forget_scan)
-    table = scan(floor)
-    _shared = (floor, table)
-    return table
+    snapshot = Snapshot(scan(floor))
+    _shared = (floor, snapshot)
+    return snapshot
 
 
 def _forget_scan() -> None:
@@ -588,16 +601,11 @@ class Child:
         leader_alive = self.status is None
         me = os.getpid()
         floor = shared_floor(self.loop, self.pid, self.forks_at_start)
-        table = shared_scan(self.loop, floor)
-        children: dict[int, list[int]] = {}
-        for info in table.values():
-            children.setdefault(info.ppid, []).append(info.pid)
+        snapshot = shared_scan(self.loop, floor)
+        table, children = snapshot.table, snapshot.children
 
-        roots = [
-            info.pid
-            for info in table.values()
-            if (info.pgid == self.pgid or info.sid == self.pgid) and info.pid != me
-        ]
+        # Group and session: the leader's pid is both ids.
+        roots = [p for p in snapshot.groups.get(self.pgid, []) if p != me]
         roots.extend(p for p in self.members if p in table)
         for pid in children.get(me, []):
             if pid in self.reaper.leaders or pid in roots:
