@@ -1,4 +1,4 @@
-"""Helpers for the regression tests built from shared/cases.
+"""Helpers for the regression tests built from public bug reports.
 
 Each case runs the real `corral` against the case's own programs, once per
 config format the case gives. `Corral` binds the scratch directory of the

@@ -1,4 +1,4 @@
-"""The circus bug reproduction (shared/seeds), run by corral from test.ini.
+"""The circus shell=True bug reproduction, run by corral from test.ini.
 
 circus, told to stop or restart a `shell = True` watcher, signalled the
 shell, orphaned the program, lost its last line to a closed pipe and
