@@ -11,10 +11,12 @@ CORRAL=${CORRAL:-../../.venv/bin/corral}
 
 say() { printf '\n== %s\n' "$*"; }
 run() { printf '$ corral %s\n' "$*"; "$CORRAL" -c test.ini "$@"; }
-python_pid() {
+seen=""  # every pid of the program this script saw, checked at the end
+python_pid() {  # sets $pid to test.py's pid (under the shell that runs it)
     leader=$("$CORRAL" -c test.ini status --json |
         sed -n 's/.*"pid": \([0-9][0-9]*\).*/\1/p' | head -n 1)
-    pgrep -P "$leader" python3 || echo "$leader"
+    pid=$(pgrep -P "$leader" python3 || echo "$leader")
+    seen="$seen $leader $pid"
 }
 wait_lines() {  # wait until the log has grown by N lines
     target=$(( $(wc -l < logs/test.log) + $1 ))
@@ -47,7 +49,7 @@ wait_lines 1
 tail -n 3 logs/test.log
 
 say "kill -15 of the Python process alone: last line kept, program restarted"
-pid=$(python_pid)
+python_pid
 echo "\$ kill -15 $pid"
 kill -15 "$pid"
 wait_lines 2
@@ -56,18 +58,21 @@ run status
 
 say "signals are checked before anything is touched, then reach the group"
 run signal test NOPE || true
-pid=$(python_pid)
+python_pid
 run signal test HUP
 wait_lines 1
 grep -F "[pid:$pid] Received 1" logs/test.log || true
 
 say "down: every program stopped, nothing left"
+python_pid
 trap - EXIT
 run down
-if pgrep -f "python3 test.py" >/dev/null; then
-    echo "something was left running" >&2
-    exit 1
-fi
+for pid in $seen; do
+    if kill -0 "$pid" 2>/dev/null; then
+        echo "something was left running: pid $pid" >&2
+        exit 1
+    fi
+done
 echo "no test.py process is left."
 if grep -q -e "Broken pipe" -e "Received 13" -e Traceback logs/test.log logs/test.err.log
 then

@@ -462,6 +462,7 @@ class Api:
 
     async def _act(self, action: Callable[[list[Any]], Awaitable[list[dict[str, Any]]]],
                    query: Query, body: dict[str, Any]) -> tuple[int, Any]:
+        await self.sup.settled()  # names mean what they mean after a reload
         results = await action(self._targets(body))
         ok = all(r["ok"] for r in results)
         if query.get("format") != "text":
@@ -491,6 +492,7 @@ class Api:
         if not isinstance(raw, str | int) or isinstance(raw, bool):
             raise UsageError("signal: expected a signal name or number")
         sig = parse_signal(raw)
+        await self.sup.settled()
         results = self.sup.signal(name, sig, target)
         ok = all(r["ok"] for r in results)
         return (200 if ok else 409), {"ok": ok, "results": results}

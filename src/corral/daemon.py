@@ -172,9 +172,10 @@ class Daemon:
         else:
             self.exit_status = status
         why = (f"critical program {process.name} {process.state.value} "
-               f"({process.reason or 'no reason'}); exiting with status "
-               f"{self.exit_status}")
-        log.error("%s", why)
+               f"({process.reason or 'no reason'}) and is not restarted; "
+               f"stopping everything, exiting with status {self.exit_status}")
+        # Ending for good is a failure unless the program ended as expected.
+        log.log(logging.INFO if self.exit_status == 0 else logging.ERROR, "%s", why)
         if self.stopping is None:
             self.supervisor.closing = True
             self.stopping = asyncio.ensure_future(self._shutdown())

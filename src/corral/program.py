@@ -197,6 +197,8 @@ class Process:
     def _stop_resting(self) -> None:
         self.want_up = False
         self._cancel_timer()
+        self.retry_at = None
+        self.reason = ""  # a back-off or a give-up no longer pending
         self._set(State.STOPPED)
 
     def _want_down(self) -> None:
@@ -408,12 +410,15 @@ class Process:
             self._waiters.append(waiter)
             await waiter
 
-    async def wait_stopped(self) -> bool:
+    async def wait_stopped(self, spawns: int | None = None) -> bool:
         """Wait until the generation running now is gone and nothing runs.
 
-        Returns False when another request started a new generation first.
+        SPAWNS is the count of generations when the stop was asked for,
+        taken then: a waiting task runs later, and by then another request
+        may have started a new generation. Returns False when one did.
         """
-        spawns = self.spawns
+        if spawns is None:
+            spawns = self.spawns
         await self.wait_for(lambda: self.state in DOWN or self.spawns != spawns)
         return self.state in DOWN
 
@@ -439,6 +444,8 @@ class Process:
                 continue
             if self.state is State.EXITED and self._expected(self.exit_code):
                 return
+            if self.state is State.STOPPED:
+                raise ActionFailed(f"{self.name} was stopped by another request")
             raise ActionFailed(f"{self.name}: {self.reason or self.state.value}")
 
     def signal(self, sig: int, target: str) -> None:

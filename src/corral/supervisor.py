@@ -4,6 +4,13 @@ The supervisor turns requests into events for `Process`es and waits for
 their outcome. It owns the dependency order: programs start after what
 they depend on is running and stop in the reverse order, programs at the
 same level in parallel.
+
+Requests on processes (start, stop, restart, signal) may overlap freely:
+each is a set of events, and the state table settles them. Requests that
+change which processes exist (reload, scale) run one at a time, and a
+request on processes that arrives meanwhile waits for them to finish, then
+names the processes as they are: nothing is forgotten while it runs, and
+nothing acts on a process that is about to be forgotten.
 """
 
 from __future__ import annotations
@@ -37,6 +44,8 @@ class Supervisor:
         self.closing = False
         self.background: set[asyncio.Future[None]] = set()
         self.on_critical: Callable[[Process], None] | None = None
+        # Held by reload and scale, for as long as they run.
+        self.layout = asyncio.Lock()
         for prog in config.ordered():
             self._add(Program(prog, ctx))
 
@@ -44,8 +53,15 @@ class Supervisor:
         prog.on_state = self._state_changed
         for process in prog.processes:
             process.on_state = self._state_changed
+            process.closing = self.closing
         self.programs[prog.config.name] = prog
         return prog
+
+    async def settled(self) -> None:
+        """Return when no reload or scale is changing the set of processes."""
+        if self.layout.locked():
+            async with self.layout:
+                pass
 
     def _state_changed(self, process: Process) -> None:
         """A critical program that fails for good ends the daemon."""
@@ -135,6 +151,9 @@ class Supervisor:
             except ActionFailed as exc:
                 log.error("%s: not started because %s did not start (%s)",
                           prog.config.name, dep, exc)
+                for process in prog.processes:
+                    if process.state is State.STOPPED:
+                        process.reason = f"not started: {dep} did not start"
                 return
         if self.closing:
             return
@@ -142,41 +161,90 @@ class Supervisor:
             process.handle(Event.START)
 
     async def start(self, processes: list[Process]) -> list[dict[str, Any]]:
-        """Start processes and wait until each runs or fails."""
+        """Start processes and wait until each runs or fails; what they
+        depend on is started first, if it is not running."""
         self._refuse_when_closing()
+        results, failed = await self._start_needed(processes)
+        if failed:
+            return results + [{"name": p.name, "ok": False, "message": failed}
+                              for p in processes]
         already = {id(p) for p in processes if p.state is State.RUNNING}
         for process in processes:
             process.handle(Event.START)
-        results = await self._outcomes(processes, self._started)
-        for process, result in zip(processes, results, strict=True):
+        mine = await self._outcomes(processes, self._started)
+        for process, result in zip(processes, mine, strict=True):
             if id(process) in already and result["ok"]:
                 result["message"] = f"{process.name} pid={process.pid} already running"
-        return results
+        return results + mine
+
+    def _needed(self, processes: list[Process]) -> list[list[Process]]:
+        """The processes that PROCESSES depend on and that are not up, by
+        level: what depends on nothing first."""
+        wanted = {p.config.name for p in processes}
+        needed: set[str] = set()
+        todo = list(wanted)
+        while todo:
+            prog = self.programs.get(todo.pop())
+            for dep in prog.config.depends_on if prog is not None else ():
+                if dep in self.programs and dep not in needed | wanted:
+                    needed.add(dep)
+                    todo.append(dep)
+        up = (State.STARTING, State.RUNNING)
+        return [down for level in self.levels() if (down := [
+            p for prog in level if prog.config.name in needed
+            for p in prog.processes if p.state not in up or not p.want_up])]
+
+    async def _start_needed(
+        self, processes: list[Process]
+    ) -> tuple[list[dict[str, Any]], str]:
+        """Start what PROCESSES need; the results, and why they cannot
+        start ("" when they can)."""
+        results: list[dict[str, Any]] = []
+        for level in self._needed(processes):
+            for process in level:
+                process.handle(Event.START)
+            outcomes = await self._outcomes(level, self._started)
+            results += outcomes
+            for process, outcome in zip(level, outcomes, strict=True):
+                if not outcome["ok"]:
+                    return results, (f"not started: {process.config.name}, which "
+                                     f"it depends on, did not start")
+            self._refuse_when_closing()
+        return results, ""
 
     async def stop(self, processes: list[Process]) -> list[dict[str, Any]]:
         """Stop processes and wait until nothing of them is left."""
         already = {id(p) for p in processes if p.state in DOWN}
         for process in processes:
             process.handle(Event.STOP)
-        results = await self._outcomes(processes, self._stopped)
+        # Which generation each stop is about, taken now, before any other
+        # request can run: see `Process.wait_stopped`.
+        spawns = {id(p): p.spawns for p in processes}
+        results = await self._outcomes(
+            processes, lambda p: self._stopped(p, spawns[id(p)]))
         for process, result in zip(processes, results, strict=True):
             if id(process) in already and result["ok"]:
                 result["message"] = f"{process.name} already stopped"
         return results
 
     async def restart(self, processes: list[Process]) -> list[dict[str, Any]]:
-        """Stop then start each process; the old generation ends first."""
+        """Stop then start each process; the old generation ends first.
+        What they depend on is started first, if it is not running."""
         self._refuse_when_closing()
+        results, failed = await self._start_needed(processes)
+        if failed:
+            return results + [{"name": p.name, "ok": False, "message": failed}
+                              for p in processes]
         for process in processes:
             process.handle(Event.RESTART)
-        return await self._outcomes(processes, self._started)
+        return results + await self._outcomes(processes, self._started)
 
     async def _started(self, process: Process) -> str:
         await process.wait_started()
         return f"{process.name} pid={process.pid} {process.state.value}"
 
-    async def _stopped(self, process: Process) -> str:
-        if not await process.wait_stopped():
+    async def _stopped(self, process: Process, spawns: int) -> str:
+        if not await process.wait_stopped(spawns):
             raise ActionFailed(f"{process.name} was stopped, then started again "
                                "by another request")
         report = process.stop_report
@@ -261,28 +329,62 @@ class Supervisor:
 
     async def scale(self, name: str, count: int) -> list[dict[str, Any]]:
         """Run COUNT processes of a program: start new ones, stop the highest."""
-        prog = self.programs.get(name)
-        if prog is None:
-            raise UnknownName(f"no program named {name!r}")
         if not 0 <= count <= 10_000:
             raise UsageError(f"invalid count {count}: expected 0..10000")
+        async with self.layout:
+            if name not in self.programs:
+                raise UnknownName(f"no program named {name!r}")
+            return await self._scale(self.programs[name], count)
+
+    async def _scale(self, prog: Program, count: int) -> list[dict[str, Any]]:
         self._refuse_when_closing()
         before = len(prog.processes)
         extra = prog.resize(count)
         prog.apply(_with(prog.config, numprocs=count))
         results = []
         if extra:
-            results += await self.stop(extra)
+            results += await self._stop_for_good(extra)
             prog.drop(extra)
         new = prog.processes[before:]
-        if new:
+        if new and not self.closing:
             results += await self.start(new)
         return results
+
+    async def _stop_for_good(self, processes: list[Process]) -> list[dict[str, Any]]:
+        """Stop processes about to be forgotten; return once each is down.
+
+        Requests on processes wait while this runs, but a program that
+        waited for its dependencies may still start one: it is stopped
+        again, so none is forgotten while it runs.
+        """
+        results = await self.stop(processes)
+        while live := [p for p in processes if p.state not in DOWN or p.gen]:
+            for process in live:
+                process.handle(Event.STOP)
+            await asyncio.gather(*(p.wait_until(DOWN) for p in live))
+        return results
+
+    def _launch(self, prog: Program) -> None:
+        """Start a program reload brought in, after what it depends on."""
+        if self.closing:
+            return
+        if prog.config.depends_on:
+            task = asyncio.ensure_future(self._start_after_deps(prog))
+            self.background.add(task)
+            task.add_done_callback(self.background.discard)
+            return
+        for process in prog.processes:
+            process.handle(Event.START)
 
     async def reload(self, config: Config) -> dict[str, list[str]]:
         """Apply the difference between the running setup and CONFIG."""
         self._refuse_when_closing()
-        old = self.programs
+        async with self.layout:
+            return await self._reload(config)
+
+    async def _reload(self, config: Config) -> dict[str, list[str]]:
+        self._refuse_when_closing()
+        old = dict(self.programs)
         added = [n for n in config.programs if n not in old]
         removed = [n for n in old if n not in config.programs]
         changed = [n for n in config.programs if n in old
@@ -293,7 +395,7 @@ class Supervisor:
         # Removed programs stop first, then changed ones are replaced.
         gone = [p for n in removed for p in old[n].processes]
         if gone:
-            await self.stop(gone)
+            await self._stop_for_good(gone)
         for name in removed:
             old[name].drop(list(old[name].processes))
             del self.programs[name]
@@ -301,25 +403,23 @@ class Supervisor:
         for name in changed:
             prog = old[name]
             was_up = any(p.want_up for p in prog.processes)
-            await self.stop(list(prog.processes))
+            await self._stop_for_good(list(prog.processes))
             prog.drop(list(prog.processes))
             fresh = self._add(Program(config.programs[name], self.ctx))
             if was_up:
-                for process in fresh.processes:
-                    process.handle(Event.START)
+                self._launch(fresh)
 
         for name in tuned:
             prog = old[name]
             new_cfg = config.programs[name]
             prog.apply(new_cfg)
-            if new_cfg.numprocs != len(prog.processes):
-                await self.scale(name, new_cfg.numprocs)
+            if new_cfg.numprocs != len(prog.processes) and not self.closing:
+                await self._scale(prog, new_cfg.numprocs)
 
         for name in added:
             prog = self._add(Program(config.programs[name], self.ctx))
             if prog.config.autostart:
-                for process in prog.processes:
-                    process.handle(Event.START)
+                self._launch(prog)
 
         # Keep the configured order for status and shutdown.
         order = [p.name for p in config.ordered()]

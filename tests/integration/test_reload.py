@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
 
-from tests.conftest import LONG, SHORT, Env, pid_alive, wait_for
+from tests.conftest import CORRAL, LONG, SHORT, Env, pid_alive, wait_for
 
 THREE = """
 [programs.a]
@@ -177,3 +178,155 @@ def test_start_waits_and_reports_failure(env: Env) -> None:
     result = env.run("stop")
     assert result.returncode == 2
     assert env.run("stop", "--all", timeout=LONG).returncode == 0
+
+
+# ---------------------------------------------------------------------------
+# Requests that overlap a reload or a scale
+
+
+SLOW = """
+[programs.slow]
+cmd = ["python3", "slow.py"]
+numprocs = {n}
+stdout = "slow.log"
+env = {{ GENERATION = "{gen}" }}
+"""
+
+SLOW_PY = """
+import os, signal, sys, time
+def bye(*_):
+    time.sleep(1.5)  # a stop that takes a while
+    print(os.getpid(), "bye", flush=True)
+    sys.exit(0)
+signal.signal(signal.SIGTERM, bye)
+print(os.getpid(), "up", os.environ["GENERATION"], flush=True)
+while True:
+    time.sleep(1)
+"""
+
+
+def slow_setup(env: Env, n: int, gen: str = "one") -> None:
+    env.write("slow.py", SLOW_PY)
+    env.config(SLOW.format(n=n, gen=gen))
+    env.up()
+    env.wait_log("slow.log", f"up {gen}", count=n)
+
+
+def in_background(env: Env, *args: str) -> subprocess.Popen[str]:
+    return subprocess.Popen([CORRAL, *args], cwd=env.path, env=env.env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+
+
+def finished(proc: subprocess.Popen[str]) -> tuple[int, str]:
+    out, err = proc.communicate(timeout=LONG)
+    return proc.returncode, out + err
+
+
+def live_match_status(env: Env) -> list[dict[str, object]]:
+    """Status and the live processes agree, once every process settled."""
+    def settled() -> list[dict[str, object]] | None:
+        rows = env.status()
+        return rows if {r["state"] for r in rows} <= {"running", "stopped"} \
+            else None
+
+    rows: list[dict[str, object]] = wait_for(settled, LONG, "processes to settle")
+    listed = {r["pid"] for r in rows if r["pid"]}
+    assert set(env.matching("slow.py")) == listed
+    return rows
+
+
+def test_restart_during_a_scale_down_loses_no_process(env: Env) -> None:
+    slow_setup(env, 2)
+    scale = in_background(env, "scale", "slow", "1")
+    env.wait_state("slow.1", "stopping")
+    env.ok("restart", "slow")
+    code, out = finished(scale)
+    assert code == 0, out
+    rows = live_match_status(env)
+    assert [r["name"] for r in rows] == ["slow.0"]
+
+
+def test_restart_during_a_reload_runs_one_generation(env: Env) -> None:
+    slow_setup(env, 2)
+    env.config(SLOW.format(n=2, gen="two"))
+    reload = in_background(env, "reload")
+    env.wait_state("slow.0", "stopping")
+    env.ok("restart", "slow")
+    code, out = finished(reload)
+    assert code == 0, out
+    rows = live_match_status(env)
+    assert [r["state"] for r in rows] == ["running", "running"]
+    assert len(env.matching("slow.py")) == 2
+
+
+def test_stop_during_a_reload_is_not_undone(env: Env) -> None:
+    slow_setup(env, 1)
+    env.config(SLOW.format(n=1, gen="two"))
+    reload = in_background(env, "reload")
+    env.wait_state("slow.0", "stopping")
+    env.ok("stop", "slow")
+    code, out = finished(reload)
+    assert code == 0, out
+    assert env.one("slow.0")["state"] == "stopped"
+    assert env.matching("slow.py") == []
+
+
+def test_overlapping_reloads_and_scales_apply_in_turn(env: Env) -> None:
+    slow_setup(env, 3)
+    first = in_background(env, "scale", "slow", "1")
+    env.wait_state("slow.2", "stopping")
+    second = in_background(env, "scale", "slow", "4")
+    assert finished(first)[0] == 0
+    code, out = finished(second)
+    assert code == 0, out
+    rows = live_match_status(env)
+    assert [r["state"] for r in rows] == ["running"] * 4
+
+    env.config(SLOW.format(n=4, gen="two").replace('"slow.log"', '"slow.log"\n\n'
+               '[programs.other]\ncmd = "sleep 1000"\n'))
+    env.ok("reload")
+    env.config(SLOW.format(n=4, gen="two"))
+    reloads = [in_background(env, "reload") for _ in range(2)]
+    for proc in reloads:
+        code, out = finished(proc)
+        assert code == 0, out
+    assert "internal error" not in env.read(".corral/corral.log")
+    assert [r["name"] for r in env.status()] == [f"slow.{i}" for i in range(4)]
+
+
+DEPENDENT = """
+[programs.db]
+cmd = ["python3", "-c", "import time; print('db up', flush=True); time.sleep(1000)"]
+stdout = "db.log"
+autostart = false
+
+[programs.api]
+cmd = ["python3", "-c", "import time; print('api up', flush=True); time.sleep(1000)"]
+stdout = "api.log"
+depends_on = ["db"]
+autostart = false
+"""
+
+
+def test_start_starts_what_a_program_depends_on_first(env: Env) -> None:
+    env.config(DEPENDENT)
+    env.up()
+    out = env.ok("start", "api")
+    assert out.index("db.0") < out.index("api.0"), out
+    db, api = env.one("db.0"), env.one("api.0")
+    assert db["state"] == api["state"] == "running"
+    assert db["since"] < api["since"]
+
+
+def test_a_program_added_by_reload_waits_for_its_dependencies(env: Env) -> None:
+    env.config(DEPENDENT.split("[programs.api]")[0].replace(
+        "autostart = false", "start_secs = 2"))
+    env.up()
+    env.config(DEPENDENT.replace("autostart = false", "start_secs = 2", 1)
+               .replace("autostart = false", ""))
+    env.ok("reload")
+    env.wait_log("api.log", "api up", timeout=LONG)
+    api = env.wait_state("api.0", "running", timeout=LONG)
+    db = env.one("db.0")
+    assert db["state"] == "running" and db["since"] < api["since"]

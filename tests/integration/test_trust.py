@@ -162,7 +162,8 @@ def test_concurrent_clients_leave_a_consistent_state(env: Env) -> None:
                 if body is None:
                     Client(path, LONG).request("GET", "/v1/status")
                 else:
-                    Client(path).request("POST", f"/v1/{action}", body)
+                    # Bounded: an answer that never comes fails the test.
+                    Client(path, LONG).request("POST", f"/v1/{action}", body)
             except ActionFailed:
                 pass  # a start beaten by a stop, and so on: a fair answer
             answered += 1

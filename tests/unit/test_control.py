@@ -40,6 +40,9 @@ class FakeSupervisor:
 
     names = ("web", "web.0", "db", "db.0")
 
+    async def settled(self) -> None:
+        pass
+
     def resolve(self, names: list[str], all_: bool = False) -> list[FakeProcess]:
         if all_:
             return [FakeProcess("web.0"), FakeProcess("db.0")]

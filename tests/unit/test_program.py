@@ -971,7 +971,7 @@ def test_wait_started_refuses_a_stop_in_between(harness: Harness) -> None:
         asyncio.get_running_loop().call_soon(stop)
         await p.wait_started()
 
-    with pytest.raises(ActionFailed, match=r"^web\.0: stopped$"):
+    with pytest.raises(ActionFailed, match=r"^web\.0 was stopped by another request$"):
         asyncio.run(scenario())
 
 
@@ -1132,3 +1132,38 @@ def test_regression_launch_at_clock_zero_still_counts_uptime() -> None:
     assert p.status()["uptime"] == 101.0
     h.crash(p, 1)
     assert p.state is State.STARTING
+
+
+def test_regression_wait_stopped_counts_from_the_request_not_the_waiter(
+    harness: Harness,
+) -> None:
+    """A stop's waiter runs a loop turn after the request. If in between the
+    run is gone and another request starts a new one, the stop is answered
+    (started again by another request) rather than waiting on the new run
+    for ever. Found by 100 concurrent clients."""
+    h = harness
+    p = h.process()
+    h.start_running(p)
+
+    async def scenario() -> bool:
+        p.handle(Event.STOP)
+        spawns = p.spawns  # taken with the request, as the supervisor does
+        waiter = asyncio.ensure_future(p.wait_stopped(spawns))
+        h.gone(p)  # before the waiter has run once
+        assert p.state is State.STOPPED
+        p.handle(Event.START)  # another client's start
+        assert p.state is State.STARTING
+        return await asyncio.wait_for(waiter, 5)
+
+    assert asyncio.run(scenario()) is False
+
+
+def test_stopping_a_process_in_backoff_or_fatal_forgets_the_reason(
+    harness: Harness,
+) -> None:
+    for builder in (in_backoff, in_fatal):
+        p = builder(harness)
+        assert p.reason
+        p.handle(Event.STOP)
+        row = p.status()
+        assert (row["state"], row["reason"], row["retry_in"]) == ("stopped", None, None)

@@ -735,7 +735,7 @@ def _is_shell_wrapper(command: str) -> bool:
 def _streams(p: _Program, value: _Values, constant: _Constant,
              ctx: _Context) -> None:
     """stdout and stderr: a file, AUTO, NONE or the console."""
-    auto: list[str] = []
+    auto: list[tuple[str, Option | None]] = []  # what AUTO means, and where
     for stream in ("stdout", "stderr"):
         key = f"{stream}_logfile"
         option = p.option(key)
@@ -752,7 +752,7 @@ def _streams(p: _Program, value: _Values, constant: _Constant,
             path = os.path.join(ctx.childlogdir or
                                 os.path.join(ctx.state_dir, "logs"),
                                 f"{p.name}-{stream}.log")
-            auto.append(f"{key} AUTO: {path}")
+            auto.append((f"{key} AUTO: {path}", option))
         if word in ("none", "off") or path == "/dev/null":
             target: Any = "null"
         elif path in _CONSOLE_FILES:
@@ -768,12 +768,13 @@ def _streams(p: _Program, value: _Values, constant: _Constant,
     # redirect_stderr merges stderr into stdout; its file is then unused.
     if value.boolean("redirect_stderr", False):
         p.entries["stderr"] = Entry("stdout", _line(p, "redirect_stderr"))
-        auto = [a for a in auto if not a.startswith("stderr")]
+        auto = [a for a in auto if not a[0].startswith("stderr")]
         if p.option("stderr_logfile") is not None:
             p.note(p.option("stderr_logfile"), "stderr_logfile: unused, "
                    "redirect_stderr sends stderr to stdout (as supervisord)")
     if auto:
-        p.note(None, "; ".join(auto))
+        written = [option for _, option in auto if option is not None]
+        p.note(written[0] if written else None, "; ".join(text for text, _ in auto))
 
 
 def _other_keys(p: _Program, value: _Values) -> None:
