@@ -154,6 +154,17 @@ def _program_warnings(prog: ProgramConfig) -> Iterator[str]:
             yield f"{where}: {exe} is not an executable file (yet)"
     if not os.path.isdir(prog.cwd):
         yield f"{where}: working directory {prog.cwd} does not exist (yet)"
+
+    # Output files that are not what they seem.
+    for name, stream in (("stdout", prog.stdout), ("stderr", prog.stderr)):
+        if stream.kind != "file" or not stream.path:
+            continue
+        if os.path.isdir(stream.path):
+            yield f"{where}: {name} {stream.path} is a directory, not a file"
+        elif os.path.basename(stream.path) in ("stdout", "stderr"):
+            yield (f"{where}: {name} goes to a file named "
+                   f"{os.path.basename(stream.path)}; to merge stderr into "
+                   "stdout, write stderr = \"stdout\"")
     yield from _user_warnings(prog, where)
 
 

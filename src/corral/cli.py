@@ -130,12 +130,25 @@ def config_path(args: argparse.Namespace | _Args) -> str:
 
 def socket_path(args: argparse.Namespace | _Args) -> str:
     """The daemon's socket: --socket, -c, $CORRAL_SOCKET, then the default config."""
-    if args.socket:
-        return str(args.socket)
+    return locate(args)[0]
+
+
+def locate(args: argparse.Namespace | _Args) -> tuple[str, str | None]:
+    """The daemon's socket, and the config it was found through (absolute),
+    or None when the socket was named directly."""
+    if args.socket is not None:
+        return str(args.socket), None
     if not args.config and os.environ.get("CORRAL_SOCKET"):
-        return os.environ["CORRAL_SOCKET"]
-    path = config_path(args)
-    return os.path.join(_state_dir(path), SOCKET)
+        return os.environ["CORRAL_SOCKET"], None
+    try:
+        path = config_path(args)
+    except UsageError:
+        # No config here, but a daemon may still run for one that was
+        # removed: its socket is where the default state directory is.
+        if os.path.exists(os.path.join(STATE_DIR, SOCKET)):
+            return os.path.abspath(os.path.join(STATE_DIR, SOCKET)), None
+        raise
+    return os.path.join(_state_dir(path), SOCKET), os.path.abspath(path)
 
 
 def _state_dir(path: str) -> str:
@@ -145,6 +158,11 @@ def _state_dir(path: str) -> str:
         with open(path, "rb") as f:
             raw = f.read()
     except OSError as exc:
+        # Unreadable now (removed, replaced by a directory): its daemon may
+        # still run, and `status` or `down` must reach it.
+        fallback = os.path.join(base, STATE_DIR)
+        if os.path.exists(os.path.join(fallback, SOCKET)):
+            return fallback
         raise UsageError(f"cannot read config {path}: {exc.strerror}") from None
     lower = path.lower()
     other = lower.endswith((".ini", ".conf")) or os.path.basename(lower) == "procfile"
@@ -196,7 +214,8 @@ def _simple_state_dir(raw: bytes) -> str | None:
 def _client(args: argparse.Namespace, timeout: float | None = None) -> Any:
     from corral.client import Client
 
-    return Client(socket_path(args), timeout, os.environ.get("CORRAL_TOKEN"))
+    path, config = locate(args)
+    return Client(path, timeout, os.environ.get("CORRAL_TOKEN"), config)
 
 
 # Requests that only read answer at once; anything longer is a stuck daemon.
@@ -297,6 +316,8 @@ def cmd_status(args: argparse.Namespace) -> int:
 def _act(args: argparse.Namespace, action: str) -> int:
     if not args.names and not args.all:
         raise UsageError(f"name what to {action}, or use --all")
+    if args.names and args.all:
+        raise UsageError(f"name what to {action} or use --all, not both")
     client = _client(args)
     body = {"names": args.names, "all": args.all}
     reply = client.request("POST", f"/v1/{action}", body)
@@ -424,7 +445,8 @@ def _fast(argv: list[str]) -> int | None:
     command, names = rest[0], rest[1:]
     from corral.client import Client
 
-    client = Client(socket_path(args), None, os.environ.get("CORRAL_TOKEN"))
+    path, config = locate(args)
+    client = Client(path, None, os.environ.get("CORRAL_TOKEN"), config)
 
     if command == "status":
         if every:
@@ -453,7 +475,57 @@ def _plain_name(word: str) -> bool:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run one command; return its exit status."""
+    """Run one command; return its exit status.
+
+    Standard output that is closed, full or a pipe nobody reads any more
+    ends the command with one line (or quietly, for a closed pipe), never
+    a traceback.
+    """
+    _standard_streams()
+    try:
+        status = _main(argv)
+        sys.stdout.flush()
+        return status
+    except BrokenPipeError:
+        _discard_stdout()
+        return 141  # as if killed by SIGPIPE, like the tools it is piped to
+    except OSError as exc:
+        _discard_stdout()
+        where = f"{exc.filename}: " if exc.filename else ""
+        _err(f"{where}{exc.strerror or exc}")
+        return 1
+
+
+def _standard_streams() -> None:
+    """Open /dev/null on any of descriptors 0-2 that is closed, so nothing
+    corral opens later lands there, and give Python its streams back."""
+    for fd in (0, 1, 2):
+        try:
+            os.fstat(fd)
+        except OSError:
+            null = os.open(os.devnull, os.O_RDWR)
+            if null != fd:
+                os.dup2(null, fd)
+                os.close(null)
+    if sys.stdin is None:
+        sys.stdin = open(0, closefd=False)  # noqa: SIM115
+    if sys.stdout is None:
+        sys.stdout = open(1, "w", closefd=False)  # noqa: SIM115
+    if sys.stderr is None:
+        sys.stderr = open(2, "w", closefd=False)  # noqa: SIM115
+
+
+def _discard_stdout() -> None:
+    """What is still buffered for stdout goes nowhere, quietly, at exit."""
+    try:
+        null = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(null, sys.stdout.fileno())
+        os.close(null)
+    except (OSError, ValueError):
+        pass
+
+
+def _main(argv: list[str] | None) -> int:
     words = sys.argv[1:] if argv is None else argv
     try:
         # `up` (or a program called "up") takes the full path.

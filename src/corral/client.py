@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from typing import Any
 
 MAX_SOCKET_PATH = 107
+LOOPBACK = ("127.0.0.1", "::1", "localhost")
 
 
 def _number(text: bytes | str, base: int = 10) -> int:
@@ -37,6 +38,40 @@ def _number(text: bytes | str, base: int = 10) -> int:
     if not raw or any(c not in digits for c in raw):
         raise ControlError(f"the daemon sent a malformed number {raw[:20]!r}")
     return int(raw, base)
+
+
+def runtime_lock_path(config: str, create: bool = False) -> str | None:
+    """The lock file that marks a running daemon of CONFIG (by real path),
+    in `$XDG_RUNTIME_DIR/corral`, else `/tmp/corral-UID`: a directory of
+    the user's own, private, or None where there is none."""
+    import hashlib
+    import os
+    import stat
+
+    digest = hashlib.sha256(os.path.realpath(config).encode(
+        "utf-8", "surrogateescape")).hexdigest()[:32]
+    places = []
+    runtime = os.environ.get("XDG_RUNTIME_DIR")
+    if runtime and os.path.isabs(runtime):
+        places.append(os.path.join(runtime, "corral"))
+    places.append(f"/tmp/corral-{os.getuid()}")
+    for place in places:
+        try:
+            if create:
+                os.makedirs(place, mode=0o700, exist_ok=True)
+            info = os.lstat(place)
+        except OSError:
+            continue
+        if stat.S_ISDIR(info.st_mode) and info.st_uid == os.getuid() \
+                and not info.st_mode & 0o077:
+            return os.path.join(place, f"{digest}.lock")
+    return None
+
+
+def _exists(path: str) -> bool:
+    import os
+
+    return os.path.exists(path)
 
 
 class Response:
@@ -58,17 +93,35 @@ class Client:
     """Talks to one daemon through its socket path."""
 
     def __init__(self, path: str, timeout: float | None = None,
-                 token: str | None = None) -> None:
+                 token: str | None = None, config: str | None = None) -> None:
         self.path = path
         self.timeout = timeout
+        if token is not None and (not token.isprintable() or " " in token):
+            raise UsageError("CORRAL_TOKEN: expected printable characters "
+                             "without spaces")
         self.token = token
+        # The absolute path of the config this socket was found through: the
+        # daemon refuses requests meant for another config's daemon.
+        self.config = config
         self.address: Any = path
         self.family = _socket.AF_UNIX
+        if not path:
+            raise UsageError("the control socket path is empty")
+        if "://" in path and not path.startswith("http://"):
+            raise UsageError(f"{path}: expected a Unix socket path or "
+                             "http://127.0.0.1:PORT (plain HTTP, loopback only)")
         if path.startswith("http://"):
             host, _, port = path[len("http://"):].rstrip("/").rpartition(":")
             host = host.strip("[]")
-            if not port.isdigit():
-                raise UsageError(f"expected http://HOST:PORT, got {path!r}")
+            if not (port.isascii() and port.isdigit() and 0 < int(port) < 65536):
+                raise UsageError(f"expected http://HOST:PORT with a port from 1 to "
+                                 f"65535, got {path!r}")
+            parts = host.split(".")
+            literal = len(parts) == 4 and parts[0] == "127" and all(
+                p.isascii() and p.isdigit() and int(p) < 256 for p in parts)
+            if host not in LOOPBACK and not literal:
+                raise UsageError(f"{host}: the TCP listener is on loopback only "
+                                 "(127.0.0.1, ::1 or localhost)")
             self.address = (host, int(port))
             self.family = _socket.AF_INET6 if ":" in host else _socket.AF_INET
 
@@ -79,8 +132,8 @@ class Client:
             sock.connect(self.address)
         except (FileNotFoundError, ConnectionRefusedError):
             sock.close()
-            raise NotRunning(f"no daemon is running (no socket at {self.path})") \
-                from None
+            raise NotRunning(f"no daemon is running (no socket at {self.path})"
+                             f"{self._elsewhere()}") from None
         except PermissionError:
             sock.close()
             raise ControlError(
@@ -96,6 +149,21 @@ class Client:
                 from None
         return sock
 
+    def _elsewhere(self) -> str:
+        """A daemon of this config that runs with another state directory:
+        its state_dir was edited after it started."""
+        lock = runtime_lock_path(self.config, create=False) if self.config else None
+        try:
+            with open(lock or "", encoding="utf-8", errors="replace") as f:
+                other = f.read().strip()
+        except OSError:
+            return ""
+        sock = f"{other}/corral.sock"
+        if not other or sock == self.path or not _exists(sock):
+            return ""
+        return (f"; but one runs for this config with the state directory "
+                f"{other}: use --socket {sock}")
+
     def _send(self, method: str, target: str, body: Any = None) -> Any:
         sock = self._connect()
         if body is None:
@@ -107,6 +175,9 @@ class Client:
 
             payload = json.dumps(body).encode()
         auth = f"Authorization: Bearer {self.token}\r\n" if self.token else ""
+        if self.config is not None and self.config.isprintable():
+            raw = self.config.encode("utf-8", "surrogateescape").decode("latin-1")
+            auth += f"Corral-Config: {raw}\r\n"
         head = (f"{method} {target} HTTP/1.1\r\nHost: corral\r\n"
                 f"Content-Type: application/json\r\n"
                 f"Content-Length: {len(payload)}\r\n{auth}"

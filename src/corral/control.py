@@ -54,9 +54,11 @@ class Request:
     """One parsed request."""
 
     def __init__(self, method: str, target: str, body: bytes,
-                 authorization: bytes = b"") -> None:
+                 authorization: bytes = b"", config: str | None = None) -> None:
         self.method = method
         self.authorization = authorization
+        # The config the client found this daemon through, if it says.
+        self.config = config
         parts = urlsplit(target)
         self.path = parts.path.rstrip("/") or "/"
         self.query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
@@ -212,6 +214,10 @@ class ControlServer:
                 }, close=True)
                 return
 
+            clash = self.api.config_clash(request.config)
+            if clash:
+                await self._send_json(conn, writer, 409, {"error": clash}, close=True)
+                return
             if request.method == "GET" and request.path == "/v1/logs":
                 await self._logs(conn, reader, writer, request)
                 return
@@ -228,11 +234,15 @@ class ControlServer:
                     reader: asyncio.StreamReader) -> Request | None:
         method = target = ""
         authorization = b""
+        config = None
         body = bytearray()
         while True:
             try:
                 event = conn.next_event()
             except h11.RemoteProtocolError as exc:
+                if exc.error_status_hint == 431:
+                    raise HttpError(431, f"request line and headers over "
+                                         f"{MAX_HEADER // 1024} KiB") from None
                 raise HttpError(exc.error_status_hint, f"bad request: {exc}") from None
             if event is h11.NEED_DATA:
                 data = await reader.read(65536)
@@ -246,12 +256,14 @@ class ControlServer:
                         raise HttpError(413, f"request body over {MAX_BODY} bytes")
                     if name == b"authorization":
                         authorization = value
+                    if name == b"corral-config":
+                        config = value.decode("utf-8", "surrogateescape")
             elif isinstance(event, h11.Data):
                 body += event.data
                 if len(body) > MAX_BODY:
                     raise HttpError(413, f"request body over {MAX_BODY} bytes")
             elif isinstance(event, h11.EndOfMessage):
-                return Request(method, target, bytes(body), authorization)
+                return Request(method, target, bytes(body), authorization, config)
             elif isinstance(event, h11.ConnectionClosed):
                 return None
 
@@ -406,6 +418,13 @@ async def _wait_closed(reader: asyncio.StreamReader) -> None:
         pass
 
 
+def _same_file(a: str, b: str) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except (OSError, ValueError):
+        return os.path.abspath(a) == os.path.abspath(b)
+
+
 def _prefixed(name: str, data: bytes) -> bytes:
     prefix = f"{name} │ ".encode()
     lines = data.split(b"\n")
@@ -435,6 +454,17 @@ class Api:
     def sup(self) -> Any:
         return self.daemon.supervisor
 
+    def config_clash(self, path: str | None) -> str | None:
+        """Why a client that found this daemon through the config PATH is
+        at the wrong daemon (two configs sharing one state directory)."""
+        mine = self.daemon.config.path
+        if path is None or _same_file(path, mine):
+            return None
+        return (f"the daemon at this socket (pid {os.getpid()}) runs {mine}, "
+                f"not {path}: both use the state directory "
+                f"{self.daemon.config.state_dir}; give one a state_dir of its own "
+                "in [corral]")
+
     async def info(self, query: Query, body: Any) -> tuple[int, Any]:
         return 200, {"version": __version__, "pid": os.getpid(),
                      "config": self.daemon.config.path,
@@ -458,6 +488,8 @@ class Api:
             raise UsageError("names: expected a list of strings")
         if not names and not all_:
             raise UsageError("name a program or process, or use --all")
+        if names and all_:
+            raise UsageError("name programs or use --all, not both")
         return self.sup.resolve(names, all_=all_)  # type: ignore[no-any-return]
 
     async def _act(self, action: Callable[[list[Any]], Awaitable[list[dict[str, Any]]]],

@@ -32,6 +32,7 @@ from corral.program import Context
 from corral.state import (
     LOGFILE,
     SOCKET,
+    ConfigLock,
     Lock,
     Record,
     end_leftovers,
@@ -112,6 +113,9 @@ class Daemon:
         write_pid(cfg.state_dir)
         log.info("corral %s pid=%d serving %s on %s", __version__, os.getpid(),
                  cfg.path, self.server.path)
+        if not cfg.programs:
+            self._tell(f"{cfg.path} names no programs: nothing to run until "
+                       "a reload adds some")
 
         # Start the programs; a stop signal may interrupt this at any point.
         self.supervisor.on_critical = self._critical_failed
@@ -214,7 +218,7 @@ class Daemon:
         """Read the config again and apply only the difference."""
         config = load(self.config.path)
         if os.path.abspath(config.state_dir) != os.path.abspath(self.config.state_dir):
-            raise ConfigError("state_dir cannot change while the daemon runs",
+            raise ConfigError("cannot change while the daemon runs",
                               file=config.path, key="state_dir")
         result = await self.supervisor.reload(config)
         self.config = config
@@ -258,11 +262,17 @@ def up(config_path: str, detach: bool) -> int:
     """Run `corral up`. Returns the exit status."""
     config = load(config_path)
     warnings = prepare_dir(config.state_dir)
-    lock = Lock(config.state_dir)
+    lock = Lock(config.state_dir, config.path)
     lock.acquire()
+    mine = ConfigLock(config.path, config.state_dir)
+    try:
+        mine.acquire()
+    except CorralError:
+        lock.release()
+        raise
 
     if detach:
-        return _detach(config, lock, warnings)
+        return _detach(config, lock, mine, warnings)
 
     setup_logging(config.log_level, sys.stderr)
     for warning in warnings:
@@ -270,10 +280,11 @@ def up(config_path: str, detach: bool) -> int:
     try:
         return asyncio.run(Daemon(config, Console(1)).run())
     finally:
+        mine.release()
         lock.release()
 
 
-def _detach(config: Config, lock: Lock, warnings: list[str]) -> int:
+def _detach(config: Config, lock: Lock, mine: ConfigLock, warnings: list[str]) -> int:
     read_end, write_end = os.pipe()
     sys.stdout.flush()
     sys.stderr.flush()
@@ -282,7 +293,7 @@ def _detach(config: Config, lock: Lock, warnings: list[str]) -> int:
         # The parent: wait for the child's word, then leave.
         signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
         os.close(write_end)
-        lock.fd = None  # the child holds the lock now
+        lock.fd = mine.fd = None  # the child holds the locks now
         chunks = []
         while chunk := os.read(read_end, 4096):
             chunks.append(chunk)
@@ -322,4 +333,5 @@ def _detach(config: Config, lock: Lock, warnings: list[str]) -> int:
     except BaseException:
         log.exception("the daemon failed")
     finally:
+        mine.release()
         os._exit(status)

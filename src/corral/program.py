@@ -331,10 +331,11 @@ class Process:
         self.failures += 1
         shown = f"pid={pid}" if pid else "pid=-"
         if cfg.start_retries >= 0 and self.failures > cfg.start_retries:
-            self.reason = f"{why}; gave up after {self.failures} failed starts"
-            log.error("%s %s %s; gave up after %d failed starts, state fatal "
+            starts = "start" if self.failures == 1 else "starts"
+            self.reason = f"{why}; gave up after {self.failures} failed {starts}"
+            log.error("%s %s %s; gave up after %d failed %s, state fatal "
                       "('corral start %s' tries again)", self.name, shown, why,
-                      self.failures, cfg.name)
+                      self.failures, starts, cfg.name)
             self._set(State.FATAL)
             return
         delay = min(cfg.backoff * 2 ** (self.failures - 1), cfg.backoff_max)

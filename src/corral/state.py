@@ -21,6 +21,7 @@ import signal
 import stat
 from typing import Any
 
+from corral.client import runtime_lock_path
 from corral.errors import CorralError
 from corral.process import ProcInfo, boot_id, end_processes, environ_value, scan
 from corral.process import stat as proc_stat
@@ -79,10 +80,16 @@ def prepare_dir(path: str) -> list[str]:
 
 
 class Lock:
-    """An exclusive lock on the state directory for the daemon's lifetime."""
+    """An exclusive lock on the state directory for the daemon's lifetime.
 
-    def __init__(self, state_dir: str) -> None:
+    The lock file names the config of the daemon holding it, so that a
+    second config pointed at the same directory is told whose it is.
+    """
+
+    def __init__(self, state_dir: str, config: str = "") -> None:
+        self.state_dir = state_dir
         self.path = os.path.join(state_dir, LOCKFILE)
+        self.config = os.path.abspath(config) if config else ""
         self.fd: int | None = None
 
     def acquire(self) -> None:
@@ -90,18 +97,109 @@ class Lock:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
+            holder = _read_text(fd).strip()
             os.close(fd)
-            pid = read_pid(os.path.dirname(self.path))
+            pid = read_pid(self.state_dir)
             who = f" (pid {pid})" if pid else ""
+            if holder and self.config and not _same_file(holder, self.config):
+                raise AlreadyRunning(
+                    f"the state directory {self.state_dir} is in use by the "
+                    f"daemon of {holder}{who}; give {self.config} a state_dir "
+                    "of its own in [corral]") from None
             raise AlreadyRunning(
                 f"a daemon is already running for this config{who}"
             ) from None
+        _write_text(fd, self.config)
         self.fd = fd
 
     def release(self) -> None:
         if self.fd is not None:
             os.close(self.fd)
             self.fd = None
+
+
+class ConfigLock:
+    """One daemon per config file, whatever state directory it names.
+
+    The state directory's lock cannot see a daemon of the same config
+    started before its state_dir was edited; this lock, in a private
+    directory of the user's (`$XDG_RUNTIME_DIR/corral`, else
+    `/tmp/corral-UID`), is keyed by the config's real path. Where no such
+    directory can be had safely, it is skipped: the state directory's lock
+    still holds.
+    """
+
+    def __init__(self, config: str, state_dir: str) -> None:
+        self.config = config
+        self.state_dir = os.path.abspath(state_dir)
+        self.path = lock_path_for(config)
+        self.fd: int | None = None
+
+    def acquire(self) -> None:
+        if self.path is None:
+            return
+        while True:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                other = _read_text(fd).strip() or "?"
+                os.close(fd)
+                pid = read_pid(other)
+                who = f"pid {pid}, " if pid else ""
+                raise AlreadyRunning(
+                    f"a daemon is already running for {self.config} ({who}state "
+                    f"directory {other}): its state_dir changed since it "
+                    f"started; stop it with 'corral --socket "
+                    f"{os.path.join(other, SOCKET)} down'") from None
+            # A daemon that was exiting may have removed the file meanwhile.
+            try:
+                same = os.fstat(fd).st_ino == os.stat(self.path).st_ino
+            except OSError:
+                same = False
+            if same:
+                break
+            os.close(fd)
+        _write_text(fd, self.state_dir)
+        self.fd = fd
+
+    def release(self, remove: bool = True) -> None:
+        if self.fd is None:
+            return
+        if remove and self.path is not None:
+            try:
+                os.unlink(self.path)
+            except OSError:
+                pass
+        os.close(self.fd)
+        self.fd = None
+
+
+def lock_path_for(config: str) -> str | None:
+    """Where the `ConfigLock` of CONFIG lives, or None without a safe place."""
+    return runtime_lock_path(config, create=True)
+
+
+def _read_text(fd: int) -> str:
+    try:
+        return os.pread(fd, 4096, 0).decode("utf-8", "surrogateescape")
+    except OSError:
+        return ""
+
+
+def _write_text(fd: int, text: str) -> None:
+    try:
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{text}\n".encode("utf-8", "surrogateescape"), 0)
+    except OSError:
+        pass  # only a better message depends on it
+
+
+def _same_file(a: str, b: str) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except (OSError, ValueError):
+        return os.path.abspath(a) == os.path.abspath(b)
 
 
 def read_pid(state_dir: str) -> int | None:

@@ -90,12 +90,17 @@ class Supervisor:
         if prog is not None:
             return list(prog.processes)
         base, dot, index = name.rpartition(".")
-        if dot and index.isdigit() and base in self.programs:
+        # name.N as status shows it: ASCII digits, no leading zero.
+        plain = index.isascii() and index.isdigit() and str(int(index)) == index
+        if dot and plain and base in self.programs:
             for process in self.programs[base].processes:
                 if process.index == int(index):
                     return [process]
         known = ", ".join(self.programs) or "none"
-        raise UnknownName(f"no program or process named {name!r} (known: {known})")
+        if len(known) > 200:
+            known = known[:200] + "…"
+        raise UnknownName(f"no program or process named {_shown(name)} "
+                          f"(known: {known})")
 
     # -- levels --------------------------------------------------------------
 
@@ -333,7 +338,7 @@ class Supervisor:
             raise UsageError(f"invalid count {count}: expected 0..10000")
         async with self.layout:
             if name not in self.programs:
-                raise UnknownName(f"no program named {name!r}")
+                raise UnknownName(f"no program named {_shown(name)}")
             return await self._scale(self.programs[name], count)
 
     async def _scale(self, prog: Program, count: int) -> list[dict[str, Any]]:
@@ -430,6 +435,11 @@ class Supervisor:
 
     def reopen_logs(self) -> int:
         return self.ctx.sinks.reopen()
+
+
+def _shown(name: str) -> str:
+    """A name as a message quotes it: whole if it is of a sane length."""
+    return repr(name) if len(name) <= 80 else repr(name[:80]) + "…"
 
 
 def _with(config: ProgramConfig, **changes: Any) -> ProgramConfig:

@@ -481,9 +481,11 @@ def test_tcp_listener_is_loopback_only_and_needs_the_token(env: Env) -> None:
 
 
 def test_tcp_listener_settings_are_checked(env: Env) -> None:
-    env.write("token", "s3cret-token-of-enough-length\n")
-    env.write("short", "short\n")
+    env.write("token", "s3cret-token-of-enough-length\n", mode=0o600)
+    env.write("short", "short\n", mode=0o600)
+    env.write("shared", "s3cret-token-of-enough-length\n", mode=0o644)
     cases = {
+        'listen = "127.0.0.1:7000"\ntoken_file = "shared"': "read by other users",
         'listen = "0.0.0.0:7000"\ntoken_file = "token"': "loopback only",
         'listen = "127.0.0.1:7000"': "needs token_file",
         'listen = "127.0.0.1:99999"\ntoken_file = "token"': "expected a port",

@@ -927,7 +927,7 @@ def test_wait_started_raises_a_one_line_reason_on_fatal(harness: Harness) -> Non
         asyncio.run(scenario())
     message = str(info.value)
     assert message == ("web.0: could not start: no such file: web-server; "
-                       "gave up after 1 failed starts")
+                       "gave up after 1 failed start")
     assert "\n" not in message
     assert isinstance(info.value, CorralError)
 

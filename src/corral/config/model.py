@@ -480,6 +480,11 @@ def check_name(name: str, file: str, line: int | None) -> None:
         )
 
 
+# The kernel's limit on one argument (MAX_ARG_STRLEN): a longer command
+# cannot be run by a shell, and splitting it would take seconds.
+MAX_COMMAND = 128 * 1024
+
+
 def _command(r: _Reader, shell: bool) -> tuple[tuple[str, ...], str]:
     value = r.get("cmd", None)
     if isinstance(value, str | list):
@@ -490,6 +495,9 @@ def _command(r: _Reader, shell: bool) -> tuple[tuple[str, ...], str]:
         text = value.strip()
         if not text:
             raise r.error("cmd", "expected a command, got an empty string")
+        if len(text) > MAX_COMMAND:
+            raise r.error("cmd", f"the command is {len(text)} characters long; "
+                          f"the kernel takes {MAX_COMMAND} at most")
         if shell:
             return ("/bin/sh", "-c", text), text
         try:

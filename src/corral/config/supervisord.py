@@ -53,6 +53,7 @@ from typing import Any
 
 from corral.config.ini import Option, Section, parse_ini
 from corral.config.model import (
+    MAX_COMMAND,
     QUICK_EXIT_SECS,
     Config,
     Entry,
@@ -721,6 +722,8 @@ def _stop(p: _Program, value: _Values, command: str) -> None:
 
 
 def _is_shell_wrapper(command: str) -> bool:
+    if len(command) > MAX_COMMAND:
+        return False  # refused as too long where the command is read
     try:
         argv = shlex.split(command)
     except ValueError:

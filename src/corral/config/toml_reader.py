@@ -139,10 +139,15 @@ def _listener(
     token_path = os.path.join(base_dir, os.path.expanduser(token_file))
     try:
         with open(token_path) as f:
+            mode = os.fstat(f.fileno()).st_mode
             token = f.read().strip()
     except OSError as exc:
         raise fail("token_file", f"cannot read {token_path}: {exc.strerror}") \
             from None
+    if mode & 0o077:
+        raise fail("token_file", f"{token_path} can be read by other users (mode "
+                   f"{mode & 0o777:04o}): the token would protect nothing; "
+                   f"chmod 600 it")
     if len(token) < MIN_TOKEN:
         raise fail("token_file", f"the token in {token_path} is shorter than "
                    f"{MIN_TOKEN} characters")
@@ -168,12 +173,20 @@ def _table(
     return value
 
 
+# Far beyond any real config (20,000 programs fit in 2 MiB); reading more
+# would only stall the daemon while it parses.
+MAX_CONFIG_BYTES = 4 * 1024 * 1024
+
+
 def _read_text(path: str) -> str:
     try:
         with open(path, "rb") as f:
-            raw = f.read()
+            raw = f.read(MAX_CONFIG_BYTES + 1)
     except OSError as exc:
         raise ConfigError(f"cannot read config: {exc.strerror}", file=path) from None
+    if len(raw) > MAX_CONFIG_BYTES:
+        raise ConfigError(f"file is larger than {MAX_CONFIG_BYTES // (1024 * 1024)} "
+                          "MiB; refusing to read it as a config", file=path)
     try:
         return raw.decode("utf-8")
     except UnicodeDecodeError as exc:
