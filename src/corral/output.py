@@ -242,6 +242,11 @@ class FileSink:
         self.movable = True
         self.identity: tuple[int, int] | None = None
         self.checked = 0.0
+        self.written = 0
+        # Rotation is due at this size: max_bytes, or further on while
+        # renaming fails.
+        self.limit = self.max_bytes
+        self.rotate_failing: str | None = None
         self.joiners: dict[object, LineJoiner] = {}
         self.stampers: dict[object, Stamper] = {}
         self.timestamps = config.timestamps
@@ -292,6 +297,7 @@ class FileSink:
         self.movable = self.regular and own and not special
         self.identity = (info.st_dev, info.st_ino)
         self.checked = time.monotonic()
+        self.limit = self.max_bytes
 
     def close(self) -> None:
         for key in list(self.joiners):
@@ -413,27 +419,36 @@ class FileSink:
             if self.fd is None:
                 self.health.failed(len(data), self.health.failing or "not open")
                 return
+        before = self.written
         try:
             if self.max_bytes and self.movable:
                 self._write_rotating(data)
             else:
-                _write_all(self.fd, data)
-                self.size += len(data)
+                self._write(data)
         except OSError as exc:
-            self.health.failed(len(data), exc.strerror or str(exc))
+            # Only what reached no file is lost.
+            lost = len(data) - (self.written - before)
+            self.health.failed(lost, exc.strerror or str(exc))
             if exc.errno in (errno.EBADF, errno.EIO, errno.ESTALE):
                 self._switch()
             return
         self.mid_line = not data.endswith(b"\n")
         self.health.succeeded()
 
-    def _write_rotating(self, data: bytes) -> None:
+    def _write(self, data: bytes | memoryview) -> None:
         assert self.fd is not None
+        view = memoryview(data)
+        while view:
+            written = os.write(self.fd, view)
+            view = view[written:]
+            self.size += written
+            self.written += written
+
+    def _write_rotating(self, data: bytes) -> None:
         while data:
-            room = self.max_bytes - self.size
+            room = self.limit - self.size
             if len(data) <= room:
-                _write_all(self.fd, data)
-                self.size += len(data)
+                self._write(data)
                 return
             # Cut at the last newline that fits, else finish the current
             # line first: a line is never split across two files.
@@ -441,34 +456,70 @@ class FileSink:
             if cut == 0:
                 cut = data.find(b"\n", max(room, 0)) + 1
                 if cut == 0:
-                    _write_all(self.fd, data)
-                    self.size += len(data)
+                    self._write(data)
                     return
-            _write_all(self.fd, data[:cut])
-            self.size += cut
+            self._write(data[:cut])
             data = data[cut:]
             self._rotate()
 
     def _rotate(self) -> None:
+        """Keep the full file as PATH.1 (older ones move up) and start anew.
+
+        Only the file still at the path is renamed: one that someone else
+        moved away (or replaced) keeps what was written to it, and a fresh
+        file is opened at the path. A rename that fails for another reason
+        leaves the file growing, reported once, and is tried again after
+        another max_bytes.
+        """
         # Rotation happens at a line's end and opens a fresh file itself.
         if self.next_fd is not None:
             os.close(self.next_fd)
             self.next_fd = None
         self.switch_pending = False
+        if self._at_path():
+            try:
+                self._shift()
+            except FileNotFoundError:
+                pass  # moved away meanwhile: what it holds stays there
+            except OSError as exc:
+                self.limit = self.size + self.max_bytes
+                if self.rotate_failing is None:
+                    self.rotate_failing = exc.strerror or str(exc)
+                    log.error("%s: cannot rotate: %s; the file grows past "
+                              "max_bytes until it can", self.path,
+                              self.rotate_failing)
+                return
+            if self.rotate_failing is not None:
+                log.warning("%s: rotating again", self.path)
+                self.rotate_failing = None
+        else:
+            log.info("%s was moved or removed; opening it again", self.path)
         if self.fd is not None:
             os.close(self.fd)
             self.fd = None
-        if self.backups > 0:
-            for i in range(self.backups - 1, 0, -1):
-                older = f"{self.path}.{i}"
-                if os.path.exists(older):
-                    os.replace(older, f"{self.path}.{i + 1}")
-            os.replace(self.path, f"{self.path}.1")
-        else:
-            os.unlink(self.path)
         self._open()
         if self.fd is None:
             raise OSError(errno.EIO, self.health.failing or "cannot reopen")
+
+    def _shift(self) -> None:
+        """Rename the backups one number up, then the file to PATH.1."""
+        if self.backups == 0:
+            os.unlink(self.path)
+            return
+        for i in range(self.backups - 1, 0, -1):
+            try:
+                os.replace(f"{self.path}.{i}", f"{self.path}.{i + 1}")
+            except FileNotFoundError:
+                pass
+        os.replace(self.path, f"{self.path}.1")
+
+    def _at_path(self) -> bool:
+        """Whether the file open now is still the one at the path."""
+        try:
+            info = os.stat(self.path)
+        except OSError:
+            return False
+        return (info.st_dev, info.st_ino) == self.identity
 
     def _check_identity(self) -> None:
         """Open the file again if it was moved or removed since we opened it."""
