@@ -250,6 +250,9 @@ class FileSink:
         self.joiners: dict[object, LineJoiner] = {}
         self.stampers: dict[object, Stamper] = {}
         self.timestamps = config.timestamps
+        # The sources (pipes) writing now; a line can be in flight only
+        # while one of them is.
+        self.sources: set[object] = set()
         self.splice_fd: int | None = None
         self.splice_ok = False
         # The last byte written did not end a line: a switch of files waits
@@ -332,7 +335,16 @@ class FileSink:
         fd, self.next_fd = self.next_fd, None
         self._open(fd)
 
+    def begin(self) -> None:
+        """A program (re)starts: its output goes to the path as it is now.
+
+        A file moved or removed while nothing was writing to it is noticed
+        here, not up to a second into the new output.
+        """
+        self._check_identity(force=True)
+
     def write(self, key: object, data: bytes) -> None:
+        self.sources.add(key)
         stamper = self.stampers.get(key)
         if self.timestamps and stamper is None:
             stamper = self.stampers[key] = Stamper(self.timestamps)
@@ -356,6 +368,7 @@ class FileSink:
         if (not self.splice_ok or self.timestamps or self.max_bytes
                 or self.users > 1 or key in self.joiners or self.switch_pending):
             return None
+        self.sources.add(key)
         self._check_identity()
         if self.fd is None or not self.regular:
             return None
@@ -397,6 +410,12 @@ class FileSink:
         self.stampers.pop(key, None)
         if joiner is not None and joiner.partial:
             self._emit(joiner.flush())
+        self.sources.discard(key)
+        if not self.sources:
+            # Nobody is writing: no line is in flight.
+            self.mid_line = False
+            if self.switch_pending:
+                self._switch()
 
     def _emit(self, data: bytes) -> None:
         self._check_identity()
@@ -521,12 +540,12 @@ class FileSink:
             return False
         return (info.st_dev, info.st_ino) == self.identity
 
-    def _check_identity(self) -> None:
+    def _check_identity(self, force: bool = False) -> None:
         """Open the file again if it was moved or removed since we opened it."""
         if self.fd is None or not self.movable:
             return
         now = time.monotonic()
-        if now - self.checked < IDENTITY_CHECK_SECONDS:
+        if now - self.checked < IDENTITY_CHECK_SECONDS and not force:
             return
         self.checked = now
         try:
@@ -761,6 +780,8 @@ class OutputStream:
         """Start reading one generation's pipe into this stream."""
         key = object()
         file = self.file
+        if file is not None:
+            file.begin()
         console = self.sinks.console if self.config.kind == "console" else None
         stamps = self.config.timestamps
         tail = None if file is not None else self.tail

@@ -11,6 +11,8 @@ import subprocess
 import time
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import CORRAL, LONG, SHORT, Env, pid_alive, wait_for
 
 LINE = 100  # bytes per numbered line, newline included
@@ -437,3 +439,41 @@ def test_a_rotation_that_cannot_rename_loses_nothing(env: Env) -> None:
     log = env.read(".corral/corral.log")
     assert log.count("cannot rotate") == 1
     assert "cannot write" not in log
+
+
+@pytest.mark.parametrize("how", ["removed", "moved"])
+def test_a_log_changed_while_stopped_gets_the_next_start_s_output(
+        env: Env, how: str) -> None:
+    """Bug report: a log file deleted (or moved) while its program was
+    stopped got the first second of output after `corral start`. The file
+    is checked when the program starts: its first line is in the new file."""
+    env.write("hello.py", """
+        import os, time
+        print("hello", os.getpid(), flush=True)
+        while True:
+            print("tick", flush=True)
+            time.sleep(0.1)
+    """)
+    env.config("""
+        [programs.h]
+        cmd = ["python3", "hello.py"]
+        stdout = "logs/h.log"
+    """)
+    env.up()
+    env.wait_log("logs/h.log", "tick", count=3)
+    env.ok("stop", "h")
+    if how == "removed":
+        os.unlink(env.path / "logs/h.log")
+    else:
+        os.rename(env.path / "logs/h.log", env.path / "logs/h.old")
+    before = env.read("logs/h.old")
+    env.ok("start", "h")
+    pid = env.one("h.0")["pid"]
+    data = env.wait_log("logs/h.log", "tick")
+    assert data.startswith(f"hello {pid}\n"), data[:40]
+    assert env.read("logs/h.old") == before
+    daemon = env.daemon_pid()
+    assert daemon is not None
+    fds = [os.readlink(f"/proc/{daemon}/fd/{fd}")
+           for fd in os.listdir(f"/proc/{daemon}/fd")]
+    assert not [fd for fd in fds if fd.endswith("(deleted)")], fds
