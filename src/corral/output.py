@@ -248,8 +248,6 @@ class FileSink:
         self.limit = self.max_bytes
         self.rotate_failing: str | None = None
         self.joiners: dict[object, LineJoiner] = {}
-        self.stampers: dict[object, Stamper] = {}
-        self.timestamps = config.timestamps
         # The sources (pipes) writing now; a line can be in flight only
         # while one of them is.
         self.sources: set[object] = set()
@@ -345,28 +343,24 @@ class FileSink:
 
     def write(self, key: object, data: bytes) -> None:
         self.sources.add(key)
-        stamper = self.stampers.get(key)
-        if self.timestamps and stamper is None:
-            stamper = self.stampers[key] = Stamper(self.timestamps)
         if self.users > 1 or key in self.joiners:
             joiner = self.joiners.setdefault(key, LineJoiner())
             data = joiner.feed(data)
             if not data:
                 return
-        if stamper is not None:
-            data = stamper.apply(data)
         self._emit(data)
 
     def splice_from(self, key: object, pipe: int) -> int | None:
         """Move what the pipe holds straight into the file, in the kernel.
 
-        Only for a plain append: a single source, no timestamps, no
-        rotation, a regular file. Returns the bytes moved, 0 at end of file,
-        or None when the bytes must take the ordinary way (read, then
-        write). Raises BlockingIOError when the pipe is empty.
+        Only for a plain append: a single source, no rotation, a regular
+        file (and the stream asks only when it adds no timestamps). Returns
+        the bytes moved, 0 at end of file, or None when the bytes must take
+        the ordinary way (read, then write). Raises BlockingIOError when
+        the pipe is empty.
         """
-        if (not self.splice_ok or self.timestamps or self.max_bytes
-                or self.users > 1 or key in self.joiners or self.switch_pending):
+        if (not self.splice_ok or self.max_bytes or self.users > 1
+                or key in self.joiners or self.switch_pending):
             return None
         self.sources.add(key)
         self._check_identity()
@@ -407,7 +401,6 @@ class FileSink:
     def end(self, key: object) -> None:
         """A source reached end of file: write what it held back."""
         joiner = self.joiners.pop(key, None)
-        self.stampers.pop(key, None)
         if joiner is not None and joiner.partial:
             self._emit(joiner.flush())
         self.sources.discard(key)
@@ -582,7 +575,6 @@ class Console:
         self.colour = colour
         self.health = Health("console")
         self.joiners: dict[object, LineJoiner] = {}
-        self.stampers: dict[object, Stamper] = {}
         self.prefixes: dict[str, bytes] = {}
         self.width = 0
         try:
@@ -610,26 +602,18 @@ class Console:
         cached = self.prefixes[name] = label + " │ ".encode()
         return cached
 
-    def write(self, key: object, name: str, data: bytes,
-              stamps: str | None = None) -> None:
+    def write(self, key: object, name: str, data: bytes) -> None:
         joiner = self.joiners.setdefault(key, LineJoiner())
-        self._emit(key, name, joiner.feed(data), stamps)
+        self._emit(name, joiner.feed(data))
 
-    def end(self, key: object, name: str, stamps: str | None = None) -> None:
+    def end(self, key: object, name: str) -> None:
         joiner = self.joiners.pop(key, None)
         if joiner is not None and joiner.partial:
-            self._emit(key, name, joiner.flush(), stamps)
-        self.stampers.pop(key, None)
+            self._emit(name, joiner.flush())
 
-    def _emit(self, key: object, name: str, data: bytes,
-              stamps: str | None) -> None:
+    def _emit(self, name: str, data: bytes) -> None:
         if not data:
             return
-        if stamps:
-            stamper = self.stampers.get(key)
-            if stamper is None:
-                stamper = self.stampers[key] = Stamper(stamps)
-            data = stamper.apply(data)
         prefix = self.prefix(name)
         lines = data.split(b"\n")
         if lines[-1] == b"":
@@ -783,17 +767,22 @@ class OutputStream:
         if file is not None:
             file.begin()
         console = self.sinks.console if self.config.kind == "console" else None
-        stamps = self.config.timestamps
         tail = None if file is not None else self.tail
+        # Lines are stamped once, here: the file, the console, the tail and
+        # every follower see the same bytes.
+        stamps = self.config.timestamps
+        stamper = Stamper(stamps) if stamps else None
 
         def data(chunk: bytes) -> None:
             self.bytes += len(chunk)
+            if stamper is not None:
+                chunk = stamper.apply(chunk)
             if tail is not None:
                 tail.add(chunk)
             if file is not None:
                 file.write(key, chunk)
             elif console is not None:
-                console.write(key, self.name, chunk, stamps)
+                console.write(key, self.name, chunk)
             for follower in self.followers:
                 follower(self.name, chunk)
 
@@ -801,12 +790,13 @@ class OutputStream:
             if file is not None:
                 file.end(key)
             elif console is not None:
-                console.end(key, self.name, stamps)
+                console.end(key, self.name)
             on_eof()
 
         def move(pipe: int) -> int | None:
-            # Followers need the bytes themselves: then they are read.
-            if self.file is None or self.followers:
+            # Followers need the bytes themselves, stamps need adding:
+            # then they are read.
+            if self.file is None or self.followers or stamper is not None:
                 return None
             moved = self.file.splice_from(key, pipe)
             if moved:

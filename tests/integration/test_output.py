@@ -477,3 +477,47 @@ def test_a_log_changed_while_stopped_gets_the_next_start_s_output(
     fds = [os.readlink(f"/proc/{daemon}/fd/{fd}")
            for fd in os.listdir(f"/proc/{daemon}/fd")]
     assert not [fd for fd in fds if fd.endswith("(deleted)")], fds
+
+
+STAMPED = re.compile(r"^\d{4}-\d\d-\d\dT[\d:.]+[+-]\d{4} tick \d+$")
+
+
+def test_followed_lines_carry_their_timestamps(env: Env) -> None:
+    """Bug report: `logs -f` showed streams with `timestamps = true` without
+    their stamps, while `logs -n` showed them. Followed lines are now the
+    lines of the file, stamps included; console streams keep theirs for
+    `logs -n` too."""
+    env.write("tick.py", """
+        import time
+        i = 0
+        while True:
+            print("tick", i, flush=True)
+            i += 1
+            time.sleep(0.05)
+    """)
+    env.config("""
+        [programs.f]
+        cmd = ["python3", "tick.py"]
+        stdout = { file = "f.log", timestamps = true }
+
+        [programs.c]
+        cmd = ["python3", "tick.py"]
+        timestamps = true
+    """)
+    env.up()
+    env.wait_log("f.log", "tick 3")
+    with open(env.path / "follow.out", "wb") as out:
+        follower = subprocess.Popen([CORRAL, "logs", "-f", "-n", "0", "f"],
+                                    cwd=env.path, env=env.env, stdout=out)
+    try:
+        env.wait_log("follow.out", "\n", count=10)
+    finally:
+        follower.terminate()
+        follower.wait(SHORT)
+    followed = env.read("follow.out").splitlines()[:10]
+    assert all(STAMPED.match(line) for line in followed), followed
+    in_file = env.read("f.log").splitlines()
+    assert all(line in in_file for line in followed)
+
+    tail = env.ok("logs", "-n", "3", "c").splitlines()
+    assert len(tail) == 3 and all(STAMPED.match(line) for line in tail), tail
