@@ -323,7 +323,8 @@ class ControlServer:
         try:
             count = _count(request.query.get("n", "10"))
             follow = request.query.get("follow", "0") in ("1", "true", "yes")
-            streams, prefix = self.api.log_streams(request.query)
+            await self.api.sup.settled()  # names mean what they mean after a reload
+            selection, sources = self.api.log_selection(request.query)
         except CorralError as exc:
             status = 400
             for kind, code in ERROR_STATUS:
@@ -337,56 +338,289 @@ class ControlServer:
         writer.write(conn.send(h11.Response(status_code=200, headers=[
             ("content-type", "application/octet-stream"),
             ("transfer-encoding", "chunked")])))
-        for stream in streams:
-            data = stream.last_lines(count)
-            if data:
-                if prefix:
-                    data = _prefixed(stream.name, data)
-                writer.write(conn.send(h11.Data(data=data)))
-        await writer.drain()
+        # A labelled tail that ends in an unfinished line is ended before
+        # the next label. When following, a line still being written is
+        # left to the follower instead, to be shown whole once it ends.
+        unfinished = False
+        begun: list[tuple[object, bytes, bytes]] = []
+        for stream in sources:
+            own = selection.own(stream)
+            prefix = selection.prefix(stream)
+            data = stream.last_lines(max(count, 1) if follow else count, own=own)
+            if follow:
+                cut = data.rfind(b"\n") + 1
+                if cut < len(data):
+                    begun.append((stream, prefix, data[cut:]))
+                data = data[:cut] if count else b""
+                if stream.shared and not own:
+                    begun += [(key, prefix, line)
+                              for key, line in stream.file.partials()]
+            if not data:
+                continue
+            if unfinished:
+                writer.write(conn.send(h11.Data(data=b"\n")))
+            writer.write(conn.send(h11.Data(data=_prefixed(prefix, data))))
+            unfinished = selection.prefixed and not data.endswith(b"\n")
         if not follow:
             writer.write(conn.send(h11.EndOfMessage()))
             await writer.drain()
             return
 
-        # Follow: bytes are queued by the readers and sent here; a client
-        # that cannot keep up is dropped instead of slowing anything down.
+        # Follow: lines are queued as the readers deliver them and sent
+        # here; a client that cannot keep up is dropped instead of slowing
+        # anything down. Following starts right after the tail was taken,
+        # with nothing in between.
         queue: asyncio.Queue[bytes | None] = asyncio.Queue()
-        pending = [0]
+        pending = 0
+        over = False
 
-        def push(name: str, chunk: bytes) -> None:
-            if pending[0] > FOLLOW_BUFFER:
-                queue.put_nowait(None)
+        def push(data: bytes | None) -> None:
+            nonlocal pending, over
+            if over:
                 return
-            pending[0] += len(chunk)
-            queue.put_nowait(_prefixed(name, chunk) if prefix else chunk)
+            if data is not None and pending > FOLLOW_BUFFER:
+                data = b"corral: this follower fell behind; stopped\n"
+                over = True
+            if data is None:
+                over = True
+            else:
+                pending += len(data)
+            queue.put_nowait(data)
+            if over and data is not None:
+                queue.put_nowait(None)
 
-        for stream in streams:
-            stream.followers.append(push)
-        closed = asyncio.ensure_future(_wait_closed(reader))
+        checking: set[asyncio.Future[None]] = set()
+
+        async def recheck() -> None:
+            # A followed stream was closed: once reload or scale is done,
+            # the names that are gone are said so and no longer followed.
+            await self.api.sup.settled()
+            for name in self.api.gone(selection.names()):
+                follower.note(f"corral: {name} is gone; no longer following it")
+                selection.forget(name)
+            if selection.empty():
+                follower.flush()
+                push(None)
+
+        def closed() -> None:
+            if not checking:
+                task = asyncio.ensure_future(recheck())
+                checking.add(task)
+                task.add_done_callback(checking.discard)
+
+        follower = Follow(selection, push, closed)
+        for key, prefix, line in begun:
+            follower.begun(key, prefix, line)
+        self.api.follow(follower)
+        client_gone = asyncio.ensure_future(_wait_closed(reader))
         try:
+            await writer.drain()
             while True:
                 getter = asyncio.ensure_future(queue.get())
-                done, _ = await asyncio.wait({getter, closed},
+                done, _ = await asyncio.wait({getter, client_gone},
                                              return_when=asyncio.FIRST_COMPLETED)
                 if getter not in done:
                     getter.cancel()
                     return
                 chunk = getter.result()
                 if chunk is None:
-                    writer.write(conn.send(h11.Data(
-                        data=b"corral: this follower fell behind; stopped\n")))
+                    writer.write(conn.send(h11.EndOfMessage()))
+                    await writer.drain()
                     return
-                pending[0] -= len(chunk)
+                pending -= len(chunk)
                 writer.write(conn.send(h11.Data(data=chunk)))
                 await writer.drain()
         finally:
-            closed.cancel()
-            for stream in streams:
-                try:
-                    stream.followers.remove(push)
-                except ValueError:
-                    pass
+            client_gone.cancel()
+            for task in list(checking):
+                task.cancel()
+            self.api.unfollow(follower)
+            follower.close()
+
+
+class Selection:
+    """What one `corral logs` request names, and how its lines are labelled.
+
+    A log file that several processes write is one history: it is read
+    once and its lines are labelled with who writes it (a program's name
+    for its processes), as the file does not say which process wrote each
+    line. A process named on its own shows its own lines, whatever file
+    they went to.
+    """
+
+    def __init__(self, names: list[str], kind: str) -> None:
+        self.kind = kind
+        self.every = not names
+        # Program names hold no dot; process names are `program.N`.
+        self.processes = {n for n in names if "." in n}
+        self.programs = {n for n in names if "." not in n}
+        self.prefixed = True
+
+    def names(self) -> list[str]:
+        return sorted(self.programs | self.processes)
+
+    def forget(self, name: str) -> None:
+        self.programs.discard(name)
+        self.processes.discard(name)
+
+    def empty(self) -> bool:
+        return not (self.every or self.programs or self.processes)
+
+    def wants(self, stream: Any) -> bool:
+        return self.kind in stream.carries and (
+            self.every or stream.name in self.processes
+            or stream.program in self.programs)
+
+    def own(self, stream: Any) -> bool:
+        return stream.name in self.processes
+
+    def prefix(self, stream: Any) -> bytes:
+        if not self.prefixed:
+            return b""
+        label = stream.file.label() if stream.shared and not self.own(stream) \
+            else stream.name
+        return f"{label} │ ".encode()
+
+    def sources(self, processes: list[Any]) -> list[Any]:
+        """One stream per history to show."""
+        seen: dict[object, Any] = {}
+        for process in processes:
+            stream = process.outputs[self.kind]
+            key = stream.file.path if stream.shared and not self.own(stream) \
+                else id(stream)
+            seen.setdefault(key, stream)
+        self.prefixed = self.every or len(seen) > 1
+        return list(seen.values())
+
+
+# How long an unfinished line is held back while following, before what
+# there is of it is shown.
+PARTIAL_WAIT = 0.5
+PARTIAL_LIMIT = 64 * 1024
+
+
+class Held:
+    """The unfinished last line of one source."""
+
+    def __init__(self, prefix: bytes, data: bytes, since: float) -> None:
+        self.prefix = prefix
+        self.data = data
+        self.since = since
+
+
+class Follow:
+    """The followed output of one request, as whole lines, one label each.
+
+    Each source (one pipe of one process) is cut at its newlines, and a
+    line is sent once it is complete, so lines of different sources never
+    mix and each carries one label. A line still unfinished after
+    PARTIAL_WAIT (a prompt, a progress bar) or when its pipe ends is shown
+    as far as it goes, and the rest of it follows as it comes; should
+    another source's line come first, a newline ends the shown part (the
+    only byte ever added, and only between lines of two sources).
+
+    A line begun before following started is held the same way, under
+    its source's key or, where that is not known, its stream's.
+    """
+
+    def __init__(self, selection: Selection, send: Callable[[bytes], None],
+                 closed: Callable[[], None]) -> None:
+        self.selection = selection
+        self.send = send
+        self.on_closed = closed
+        self.loop = asyncio.get_running_loop()
+        self.held: dict[object, Held] = {}
+        self.open: object | None = None  # shown, its newline not yet sent
+        self.timer: asyncio.TimerHandle | None = None
+
+    def wants(self, stream: Any) -> bool:
+        return self.selection.wants(stream)
+
+    def begun(self, key: object, prefix: bytes, line: bytes) -> None:
+        """A line already under way when following starts."""
+        self.held[key] = Held(prefix, line, self.loop.time())
+        self._arm()
+
+    def data(self, stream: Any, key: object, chunk: bytes) -> None:
+        if self.open is key or self.open is stream:
+            cut = chunk.find(b"\n") + 1
+            if cut == 0:
+                self.send(chunk)
+                return
+            self.send(chunk[:cut])
+            self.open = None
+            chunk = chunk[cut:]
+            if not chunk:
+                return
+        now = self.loop.time()
+        held = self.held.pop(key, None)
+        if held is None and stream in self.held:
+            held = self.held.pop(stream)
+        if held is not None:
+            chunk = held.data + chunk
+        prefix = self.selection.prefix(stream)
+        cut = chunk.rfind(b"\n") + 1
+        if cut:
+            self._end_open()
+            self.send(_prefixed(prefix, chunk[:cut]))
+        rest = chunk[cut:]
+        if not rest:
+            return
+        if len(rest) > PARTIAL_LIMIT:
+            self._show(key, prefix, rest)  # a very long line: shown as it comes
+            return
+        since = held.since if held is not None and not cut else now
+        self.held[key] = Held(prefix, rest, since)
+        self._arm()
+
+    def end(self, stream: Any, key: object) -> None:
+        """A pipe ended: its last line, newline or not, is complete."""
+        held = self.held.pop(key, None) or self.held.pop(stream, None)
+        if held is not None:
+            self._show(key, held.prefix, held.data)
+
+    def closed(self, stream: Any) -> None:
+        self.on_closed()
+
+    def note(self, text: str) -> None:
+        """A line of corral's own, between the programs' lines."""
+        self._end_open()
+        self.send(text.encode() + b"\n")
+
+    def flush(self) -> None:
+        for key, held in list(self.held.items()):
+            del self.held[key]
+            self._show(key, held.prefix, held.data)
+
+    def close(self) -> None:
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
+
+    def _show(self, key: object, prefix: bytes, data: bytes) -> None:
+        self._end_open()
+        self.send(prefix + data)
+        self.open = key
+
+    def _end_open(self) -> None:
+        if self.open is not None:
+            self.send(b"\n")
+            self.open = None
+
+    def _arm(self) -> None:
+        if self.timer is None and self.held:
+            due = min(h.since for h in self.held.values()) + PARTIAL_WAIT
+            self.timer = self.loop.call_at(due, self._due)
+
+    def _due(self) -> None:
+        self.timer = None
+        now = self.loop.time()
+        for key, held in list(self.held.items()):
+            if now - held.since >= PARTIAL_WAIT:
+                del self.held[key]
+                self._show(key, held.prefix, held.data)
+        self._arm()
+
 
 def _count(text: str) -> int:
     if not text.isascii() or not text.isdigit() or int(text) > MAX_LINES:
@@ -425,8 +659,9 @@ def _same_file(a: str, b: str) -> bool:
         return os.path.abspath(a) == os.path.abspath(b)
 
 
-def _prefixed(name: str, data: bytes) -> bytes:
-    prefix = f"{name} │ ".encode()
+def _prefixed(prefix: bytes, data: bytes) -> bytes:
+    if not prefix:
+        return data
     lines = data.split(b"\n")
     tail = lines.pop() if lines else b""
     out = b"".join(prefix + line + b"\n" for line in lines)
@@ -548,15 +783,30 @@ class Api:
     async def reopen(self, query: Query, body: Any) -> tuple[int, Any]:
         return 200, {"ok": True, "reopened": self.sup.reopen_logs()}
 
-    def log_streams(self, query: Query) -> tuple[list[Any], bool]:
+    def log_selection(self, query: Query) -> tuple[Selection, list[Any]]:
+        """What a logs request names, and the streams whose tails it shows."""
         names = [n for n in query.get("names", "").split(",") if n]
         stream = query.get("stream", "stdout")
         if stream not in ("stdout", "stderr"):
             raise UsageError(f"stream: expected stdout or stderr, got {stream!r}")
         processes = self.sup.resolve(names, all_=not names)
-        seen: dict[int, Any] = {}
-        for process in processes:
-            out = process.outputs[stream]
-            seen.setdefault(id(out), out)
-        prefix = len(processes) > 1 or not names
-        return list(seen.values()), prefix
+        selection = Selection(names, stream)
+        return selection, selection.sources(processes)
+
+    def follow(self, follower: Any) -> None:
+        self.sup.ctx.sinks.followers.append(follower)
+
+    def unfollow(self, follower: Any) -> None:
+        followers = self.sup.ctx.sinks.followers
+        if follower in followers:
+            followers.remove(follower)
+
+    def gone(self, names: list[str]) -> list[str]:
+        """The NAMES no longer known (removed by reload, scaled away)."""
+        missing = []
+        for name in names:
+            try:
+                self.sup.resolve([name])
+            except UnknownName:
+                missing.append(name)
+        return missing

@@ -37,6 +37,7 @@ import threading
 import time
 from collections.abc import Callable
 from datetime import datetime
+from typing import Protocol
 
 from corral.config.model import StreamConfig
 
@@ -235,7 +236,8 @@ class FileSink:
         self.max_bytes = config.max_bytes
         self.backups = config.backups
         self.health = Health(self.path)
-        self.users = 0
+        # The processes whose streams write here, one entry per stream.
+        self.writers: list[str] = []
         self.fd: int | None = None
         self.size = 0
         self.regular = True
@@ -259,6 +261,17 @@ class FileSink:
         self.switch_pending = False
         self.next_fd: int | None = None
         self._open()
+
+    @property
+    def users(self) -> int:
+        return len(self.writers)
+
+    def label(self) -> str:
+        """Who writes here: one process's name, else its programs' names."""
+        names = sorted(set(self.writers))
+        if len(names) == 1:
+            return names[0]
+        return ",".join(dict.fromkeys(name.rpartition(".")[0] for name in names))
 
     def _create(self) -> int | None:
         """Open (or create) the file by its name, for appending."""
@@ -332,6 +345,10 @@ class FileSink:
             self.fd = None
         fd, self.next_fd = self.next_fd, None
         self._open(fd)
+
+    def partials(self) -> list[tuple[object, bytes]]:
+        """The lines its sources have begun and not yet ended."""
+        return [(key, j.partial) for key, j in self.joiners.items() if j.partial]
 
     def begin(self) -> None:
         """A program (re)starts: its output goes to the path as it is now.
@@ -704,19 +721,27 @@ class Sinks:
         self.console = console
         self.files: dict[str, FileSink] = {}
 
-    def file(self, config: StreamConfig) -> FileSink:
+        self.followers: list[Follower] = []
+
+    def file(self, config: StreamConfig, writer: str) -> FileSink:
         assert config.path is not None
         sink = self.files.get(config.path)
         if sink is None:
             sink = self.files[config.path] = FileSink(config)
-        sink.users += 1
+        sink.writers.append(writer)
         return sink
 
-    def release(self, sink: FileSink) -> None:
-        sink.users -= 1
-        if sink.users <= 0:
+    def release(self, sink: FileSink, writer: str) -> None:
+        sink.writers.remove(writer)
+        if not sink.writers:
             sink.close()
             self.files.pop(sink.path, None)
+
+    def following(self, stream: OutputStream) -> list[Follower]:
+        """The followers that want STREAM's output."""
+        if not self.followers:
+            return []
+        return [f for f in self.followers if f.wants(stream)]
 
     def reopen(self) -> int:
         for sink in self.files.values():
@@ -724,24 +749,45 @@ class Sinks:
         return len(self.files)
 
 
-Follower = Callable[[str, bytes], None]
+class Follower(Protocol):
+    """One `corral logs -f`, told of the output of every stream it wants.
+
+    KEY tells the sources of a stream apart: each pipe of each generation.
+    """
+
+    def wants(self, stream: OutputStream) -> bool: ...
+    def data(self, stream: OutputStream, key: object, chunk: bytes) -> None: ...
+    def end(self, stream: OutputStream, key: object) -> None: ...
+    def closed(self, stream: OutputStream) -> None: ...
 
 
 class OutputStream:
-    """stdout or stderr of one process, across all its generations."""
+    """stdout or stderr of one process, across all its generations.
+
+    Followers are found by what they ask for (a program, a process, every
+    program), not held here: a stream that replaces this one (a reload
+    that changed the program) or joins it (scaling up) is followed too.
+    """
 
     def __init__(self, name: str, stream: str, config: StreamConfig,
                  sinks: Sinks) -> None:
         self.name = name
+        self.program = name.rpartition(".")[0] or name
         self.stream = stream
+        # What it carries: stderr too when stderr is merged into stdout.
+        self.carries = {stream}
         self.config = config
         self.sinks = sinks
         self.tail = Tail()
-        self.followers: list[Follower] = []
         self.file: FileSink | None = None
         if config.kind == "file":
-            self.file = sinks.file(config)
+            self.file = sinks.file(config, name)
         self.bytes = 0
+
+    @property
+    def shared(self) -> bool:
+        """Whether other streams write to this stream's file too."""
+        return self.file is not None and self.file.users > 1
 
     @property
     def health(self) -> Health | None:
@@ -767,7 +813,6 @@ class OutputStream:
         if file is not None:
             file.begin()
         console = self.sinks.console if self.config.kind == "console" else None
-        tail = None if file is not None else self.tail
         # Lines are stamped once, here: the file, the console, the tail and
         # every follower see the same bytes.
         stamps = self.config.timestamps
@@ -777,26 +822,31 @@ class OutputStream:
             self.bytes += len(chunk)
             if stamper is not None:
                 chunk = stamper.apply(chunk)
-            if tail is not None:
-                tail.add(chunk)
+            # A file of its own holds the stream's history; a shared one
+            # cannot tell its lines apart, so this stream keeps its own.
+            if file is None or file.users > 1:
+                self.tail.add(chunk)
             if file is not None:
                 file.write(key, chunk)
             elif console is not None:
                 console.write(key, self.name, chunk)
-            for follower in self.followers:
-                follower(self.name, chunk)
+            for follower in self.sinks.following(self):
+                follower.data(self, key, chunk)
 
         def eof() -> None:
             if file is not None:
                 file.end(key)
             elif console is not None:
                 console.end(key, self.name)
+            for follower in self.sinks.following(self):
+                follower.end(self, key)
             on_eof()
 
         def move(pipe: int) -> int | None:
             # Followers need the bytes themselves, stamps need adding:
             # then they are read.
-            if self.file is None or self.followers or stamper is not None:
+            if (self.file is None or stamper is not None
+                    or self.sinks.following(self)):
                 return None
             moved = self.file.splice_from(key, pipe)
             if moved:
@@ -805,17 +855,24 @@ class OutputStream:
 
         return PipeReader(loop, fd, data, eof, move)
 
-    def last_lines(self, count: int) -> bytes:
-        """The last COUNT lines, from the file when there is one."""
-        if self.file is not None and self.file.regular:
+    def last_lines(self, count: int, own: bool = False) -> bytes:
+        """The last COUNT lines, from the file when there is one.
+
+        OWN asks for this stream's lines only: of a file other streams
+        write too, those kept in memory.
+        """
+        if self.file is not None and self.file.regular and not (own and self.shared):
             data = read_file_tail(self.file.path, count)
             if data is not None:
                 return data
         return self.tail.lines(count)
 
     def close(self) -> None:
+        """The stream's process is forgotten (scaled down, removed, replaced)."""
+        for follower in self.sinks.following(self):
+            follower.closed(self)
         if self.file is not None:
-            self.sinks.release(self.file)
+            self.sinks.release(self.file, self.name)
             self.file = None
 
 

@@ -712,6 +712,7 @@ class Program:
         out = OutputStream(process.name, "stdout", self.config.stdout, self.ctx.sinks)
         process.outputs["stdout"] = out
         if self.config.stderr.kind == "stdout":
+            out.carries.add("stderr")
             process.outputs["stderr"] = out
         else:
             process.outputs["stderr"] = OutputStream(

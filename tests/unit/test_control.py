@@ -22,9 +22,12 @@ from corral.errors import ActionFailed, UnknownName
 class FakeStream:
     def __init__(self, name: str) -> None:
         self.name = name
-        self.followers: list[Any] = []
+        self.program = name.partition(".")[0]
+        self.carries = {"stdout", "stderr"}
+        self.shared = False
+        self.file = None
 
-    def last_lines(self, count: int) -> bytes:
+    def last_lines(self, count: int, own: bool = False) -> bytes:
         return b"a line\n" * min(count, 3)
 
 
