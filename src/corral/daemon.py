@@ -51,10 +51,12 @@ class Daemon:
     """One running daemon for one config."""
 
     def __init__(self, config: Config, console: Console,
-                 ready: Any = None) -> None:
+                 ready: Any = None, logfile: str | None = None) -> None:
         self.config = config
         self.console = console
         self.ready = ready
+        # The daemon's own log (its stdout and stderr), when detached.
+        self.logfile = logfile
         self.session = uuid.uuid4().hex
         self.exit_status = 0
         self.stopping: asyncio.Task[None] | None = None
@@ -225,8 +227,26 @@ class Daemon:
         return result
 
     def _on_reopen_signal(self) -> None:
-        count = self.supervisor.reopen_logs()
+        count = self.reopen_logs()
         log.info("received SIGUSR1: reopened %d log file(s)", count)
+
+    def reopen_logs(self) -> int:
+        """Reopen every log file by name, the daemon's own too; count them."""
+        count = self.supervisor.reopen_logs()
+        if self.logfile is not None:
+            try:
+                fd = open_logfile(self.logfile)
+            except OSError as exc:
+                log.error("cannot reopen %s: %s; still writing to the file it "
+                          "was", self.logfile, exc.strerror)
+            else:
+                sys.stdout.flush()
+                sys.stderr.flush()
+                os.dup2(fd, 1)
+                os.dup2(fd, 2)
+                os.close(fd)
+                count += 1
+        return count
 
 
 # ---------------------------------------------------------------------------
@@ -245,6 +265,11 @@ class ReadyPipe:
         except OSError:
             pass
         os.close(self.fd)
+
+
+def open_logfile(path: str) -> int:
+    """The daemon's own log, for appending; owner-only."""
+    return os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
 
 
 def setup_logging(level: str, stream: Any) -> None:
@@ -314,9 +339,9 @@ def _detach(config: Config, lock: Lock, mine: ConfigLock, warnings: list[str]) -
     os.close(read_end)
     os.setsid()
     status = 1
+    path = os.path.join(config.state_dir, LOGFILE)
     try:
-        logfile = os.open(os.path.join(config.state_dir, LOGFILE),
-                          os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        logfile = open_logfile(path)
         null = os.open(os.devnull, os.O_RDONLY)
         os.dup2(null, 0)
         os.dup2(logfile, 1)
@@ -327,7 +352,8 @@ def _detach(config: Config, lock: Lock, mine: ConfigLock, warnings: list[str]) -
         for warning in warnings:
             log.warning("%s", warning)
         ready = ReadyPipe(write_end)
-        status = asyncio.run(Daemon(config, Console(1, colour=False), ready).run())
+        daemon = Daemon(config, Console(1, colour=False), ready, logfile=path)
+        status = asyncio.run(daemon.run())
     except CorralError as exc:
         os.write(write_end, str(exc).encode())
     except BaseException:

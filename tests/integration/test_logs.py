@@ -3,7 +3,9 @@ one label that does not claim more than is known, across reloads."""
 
 from __future__ import annotations
 
+import os
 import re
+import signal
 import subprocess
 
 import pytest
@@ -253,3 +255,39 @@ def test_following_a_process_scaled_away_ends(env: Env) -> None:
         follower.stop()
     assert follower.text().endswith("corral: w.1 is gone; no longer following it\n")
 
+
+@pytest.mark.parametrize("trigger", ["command", "sigusr1"])
+def test_reopen_reopens_the_daemon_s_own_log(env: Env, trigger: str) -> None:
+    """Bug report: after `mv corral.log corral.log.1`, `corral logs
+    --reopen` said `reopened 0 log file(s)` and, like SIGUSR1, went on
+    writing to the moved file. The daemon's own log is reopened too."""
+    env.write("tick.py", """
+        import time
+        i = 0
+        while True:
+            print("tick", i, flush=True)
+            i += 1
+            time.sleep(0.05)
+    """)
+    env.config("""
+        [programs.t]
+        cmd = ["python3", "tick.py"]
+    """)
+    env.up()
+    own = ".corral/corral.log"
+    env.wait_log(own, "t.0 │ tick 2")
+    os.rename(env.path / own, env.path / ".corral/corral.log.1")
+    if trigger == "command":
+        assert env.ok("logs", "--reopen") == "corral: reopened 1 log file(s)\n"
+    else:
+        pid = env.daemon_pid()
+        assert pid is not None
+        os.kill(pid, signal.SIGUSR1)
+        env.wait_log(own, "received SIGUSR1: reopened 1 log file(s)")
+    env.wait_log(own, "t.0 │ tick")
+    moved = env.read(".corral/corral.log.1")
+    env.wait_log(own, "t.0 │ tick", count=5)
+    assert env.read(".corral/corral.log.1") == moved
+    old = [int(n) for n in re.findall(r"t\.0 │ tick (\d+)", moved)]
+    new = [int(n) for n in re.findall(r"t\.0 │ tick (\d+)", env.read(own))]
+    assert old + new == list(range(len(old + new)))

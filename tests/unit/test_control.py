@@ -88,6 +88,9 @@ class FakeDaemon:
     async def reload(self) -> dict[str, list[str]]:
         return {"added": []}
 
+    def reopen_logs(self) -> int:
+        return 0
+
 
 class Failures(logging.Handler):
     """Collects log records of unexpected errors."""
