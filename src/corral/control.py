@@ -34,6 +34,7 @@ from corral.errors import (
     UnknownName,
     UsageError,
 )
+from corral.output import PARTIAL_LIMIT
 from corral.signals import parse_signal
 
 log = logging.getLogger("corral.control")
@@ -496,7 +497,6 @@ class Selection:
 # How long an unfinished line is held back while following, before what
 # there is of it is shown.
 PARTIAL_WAIT = 0.5
-PARTIAL_LIMIT = 64 * 1024
 
 
 class Held:

@@ -720,7 +720,6 @@ class Sinks:
     def __init__(self, console: Console) -> None:
         self.console = console
         self.files: dict[str, FileSink] = {}
-
         self.followers: list[Follower] = []
 
     def file(self, config: StreamConfig, writer: str) -> FileSink:
