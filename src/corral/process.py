@@ -577,6 +577,8 @@ class Child:
         for sig in self.signalled:
             for info in newcomers:
                 self._send(info.pid, sig)
+        if self.signalled:
+            self._continue_stopped([info.pid for info in newcomers])
         if not self.members:
             self._finish()
 
@@ -708,17 +710,21 @@ class Child:
         return sent
 
     def terminate(self, sig: int) -> None:
-        """Start a graceful stop: the signal and SIGCONT to every member."""
-        for each in (sig, signal.SIGCONT):
-            if each not in self.signalled:
-                self.signalled.append(each)
+        """Start a graceful stop: the signal to every member, then SIGCONT
+        to those that are stopped, so they can act on it."""
+        if sig not in self.signalled:
+            self.signalled.append(sig)
         self.send_tree(sig)
-        if sig != signal.SIGCONT:
-            # A stopped process acts on the signal only once continued.
-            self.send_group(signal.SIGCONT)
-            for pid in self.members:
-                self._send(pid, signal.SIGCONT)
+        self._continue_stopped([self.pid, *self.members])
         self._schedule_check()
+
+    def _continue_stopped(self, pids: list[int]) -> None:
+        """SIGCONT to those of PIDS that are stopped (and only to them: a
+        program may well log every signal it gets)."""
+        for pid in pids:
+            info = stat(pid)
+            if info is not None and info.state == "T":
+                self._send(pid, signal.SIGCONT)
 
     def kill(self) -> list[int]:
         """SIGKILL to everything that is left. Returns the pids hit."""
@@ -748,6 +754,8 @@ class Child:
             found.append(pid)
             for sig in self.signalled:
                 self._send(pid, sig)
+        if self.signalled:
+            self._continue_stopped(found)
         if found:
             self.gone = False
             self.confirmed_empty = False
@@ -820,7 +828,7 @@ async def end_processes(victims: list[ProcInfo], sig: int, timeout: float) -> No
         future: asyncio.Future[None] = loop.create_future()
         loop.add_reader(fd, _exited, loop, fd, future)
         opened[victim.pid] = (fd, future)
-        for each in (sig, signal.SIGCONT):
+        for each in (sig, signal.SIGCONT) if again.state == "T" else (sig,):
             try:
                 signal.pidfd_send_signal(fd, each)
             except ProcessLookupError:

@@ -169,6 +169,30 @@ def test_descendant_that_calls_setsid_is_stopped_too(env: Env) -> None:
     assert env.matching("escape.py") == []
 
 
+def test_a_stopped_program_is_continued_and_others_get_no_sigcont(
+    seed: Env,
+) -> None:
+    """A program paused with SIGSTOP gets SIGCONT with the stop signal, so
+    it acts on it at once; a program that runs gets no SIGCONT, which a
+    program that logs every signal (test.py) would report."""
+    program = start_seed(seed)
+    os.kill(program, signal.SIGSTOP)
+    wait_for(lambda: Path(f"/proc/{program}/stat").read_text().split(") ")[1][0]
+             == "T", SHORT, "the program to be stopped")
+    began = time.monotonic()
+    seed.ok("-c", "test.ini", "stop", "test")
+    assert time.monotonic() - began < 5  # not the SIGKILL at stop_timeout
+    assert seed.read(LOG).rstrip().endswith(f"[pid:{program}] Received 15")
+
+    seed.ok("-c", "test.ini", "start", "test")
+    seed.wait_log(LOG, "sleeping", count=3)
+    [running] = wait_for(lambda: python_pids(seed), SHORT, "the python process")
+    seed.ok("-c", "test.ini", "stop", "test")
+    log = seed.read(LOG)
+    assert log.rstrip().endswith(f"[pid:{running}] Received 15")
+    assert f"[pid:{running}] Received 18" not in log
+
+
 def test_signal_reaches_the_group_and_bad_signals_are_refused(seed: Env) -> None:
     """Point 6: HUP reaches the program; NOPE and 99 are refused, nothing sent."""
     program = start_seed(seed)
