@@ -477,9 +477,9 @@ def _plain_name(word: str) -> bool:
 def main(argv: list[str] | None = None) -> int:
     """Run one command; return its exit status.
 
-    Standard output that is closed, full or a pipe nobody reads any more
-    ends the command with one line (or quietly, for a closed pipe), never
-    a traceback.
+    Standard output that is full ends the command with one line; one that
+    is closed, or a pipe nobody reads any more, ends it quietly. Never a
+    traceback.
     """
     _standard_streams()
     try:

@@ -781,7 +781,10 @@ class Api:
         return (200 if ok else 409), {"ok": ok, "results": results}
 
     async def reopen(self, query: Query, body: Any) -> tuple[int, Any]:
-        return 200, {"ok": True, "reopened": self.daemon.reopen_logs()}
+        count = self.daemon.reopen_logs()
+        log.info("reopened %d log file(s), as asked by 'corral logs --reopen'",
+                 count)
+        return 200, {"ok": True, "reopened": count}
 
     def log_selection(self, query: Query) -> tuple[Selection, list[Any]]:
         """What a logs request names, and the streams whose tails it shows."""

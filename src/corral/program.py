@@ -364,7 +364,7 @@ class Process:
         self.exited_at = None
         self.reason = ""
         log.info("%s pid=%d started: %s", self.name, gen.pid,
-                 self.config.command_text)
+                 self.config.command_text.replace("\n", "\\n"))
         if self.config.start_secs > 0:
             self._set(State.STARTING)
             self._arm(self.config.start_secs)

@@ -132,13 +132,17 @@ class Supervisor:
         spawns, so shutdown can interrupt a long start-up at any point.
         """
         spawned = 0
+        # Everything to start is wanted before anything starts: a program
+        # waiting for its dependencies tells "not started yet" from "not
+        # to be started" by this.
+        for prog in self.programs.values():
+            for process in prog.processes if prog.config.autostart else ():
+                process.want_up = True
         for prog in list(self.programs.values()):
             if not prog.config.autostart:
                 continue
             if prog.config.depends_on:
-                task = asyncio.ensure_future(self._start_after_deps(prog))
-                self.background.add(task)
-                task.add_done_callback(self.background.discard)
+                self._launch_after_deps(prog)
                 continue
             for process in prog.processes:
                 if self.closing:
@@ -148,31 +152,42 @@ class Supervisor:
                 if spawned % SPAWN_BATCH == 0:
                     await asyncio.sleep(0)
 
+    def _launch_after_deps(self, prog: Program) -> None:
+        """Start PROG once what it depends on runs. Its processes count as
+        wanted meanwhile: what depends on them waits for them, and a stop
+        in between cancels their start."""
+        for process in prog.processes:
+            process.want_up = True
+        task = asyncio.ensure_future(self._start_after_deps(prog))
+        self.background.add(task)
+        task.add_done_callback(self.background.discard)
+
     async def _start_after_deps(self, prog: Program) -> None:
         for dep in prog.config.depends_on:
             needed = self.programs[dep].processes if dep in self.programs else []
             try:
-                await asyncio.gather(*(p.wait_started() for p in needed))
+                await asyncio.gather(*(_ready(p) for p in needed))
             except ActionFailed as exc:
                 log.error("%s: not started because %s did not start (%s)",
                           prog.config.name, dep, exc)
                 for process in prog.processes:
-                    if process.state is State.STOPPED:
+                    if process.state is State.STOPPED and process.want_up:
+                        process.handle(Event.STOP)  # what waits on it learns
                         process.reason = f"not started: {dep} did not start"
                 return
         if self.closing:
             return
         for process in prog.processes:
-            process.handle(Event.START)
+            if process.want_up:
+                process.handle(Event.START)
 
     async def start(self, processes: list[Process]) -> list[dict[str, Any]]:
         """Start processes and wait until each runs or fails; what they
         depend on is started first, if it is not running."""
         self._refuse_when_closing()
-        results, failed = await self._start_needed(processes)
+        results, failed, processes, dropped = await self._before(processes)
         if failed:
-            return results + [{"name": p.name, "ok": False, "message": failed}
-                              for p in processes]
+            return results + failed
         already = {id(p) for p in processes if p.state is State.RUNNING}
         for process in processes:
             process.handle(Event.START)
@@ -180,7 +195,7 @@ class Supervisor:
         for process, result in zip(processes, mine, strict=True):
             if id(process) in already and result["ok"]:
                 result["message"] = f"{process.name} pid={process.pid} already running"
-        return results + mine
+        return results + mine + dropped
 
     def _needed(self, processes: list[Process]) -> list[list[Process]]:
         """The processes that PROCESSES depend on and that are not up, by
@@ -236,13 +251,37 @@ class Supervisor:
         """Stop then start each process; the old generation ends first.
         What they depend on is started first, if it is not running."""
         self._refuse_when_closing()
-        results, failed = await self._start_needed(processes)
+        results, failed, processes, dropped = await self._before(processes)
         if failed:
-            return results + [{"name": p.name, "ok": False, "message": failed}
-                              for p in processes]
+            return results + failed
         for process in processes:
             process.handle(Event.RESTART)
-        return results + await self._outcomes(processes, self._started)
+        return results + await self._outcomes(processes, self._started) + dropped
+
+    async def _before(self, processes: list[Process]) -> tuple[
+            list[dict[str, Any]], list[dict[str, Any]], list[Process],
+            list[dict[str, Any]]]:
+        """Start what PROCESSES depend on, if they need it. Returns those
+        results, failures for PROCESSES if that failed, the processes still
+        to act on, and results for those a stop took out meanwhile."""
+        if not self._needed(processes):
+            return [], [], processes, []
+        for process in processes:
+            process.want_up = True  # a stop while the others start undoes it
+        results, failed = await self._start_needed(processes)
+        if failed:
+            for process in processes:
+                if process.state is State.STOPPED:
+                    process.handle(Event.STOP)  # no longer wanted
+                elif process.state in DOWN:
+                    process.want_up = False
+            return results, [{"name": p.name, "ok": False, "message": failed}
+                             for p in processes], [], []
+        still = [p for p in processes if p.want_up]
+        dropped = [{"name": p.name, "ok": False,
+                    "message": f"{p.name} was stopped by another request"}
+                   for p in processes if not p.want_up]
+        return results, [], still, dropped
 
     async def _started(self, process: Process) -> str:
         await process.wait_started()
@@ -374,9 +413,7 @@ class Supervisor:
         if self.closing:
             return
         if prog.config.depends_on:
-            task = asyncio.ensure_future(self._start_after_deps(prog))
-            self.background.add(task)
-            task.add_done_callback(self.background.discard)
+            self._launch_after_deps(prog)
             return
         for process in prog.processes:
             process.handle(Event.START)
@@ -435,6 +472,17 @@ class Supervisor:
 
     def reopen_logs(self) -> int:
         return self.ctx.sinks.reopen()
+
+
+async def _ready(process: Process) -> None:
+    """Wait until PROCESS runs, also when its own start is still pending
+    (stopped, but wanted: it waits for what it depends on). Raises
+    `ActionFailed` if it will not run."""
+    await process.wait_for(lambda: process.state is not State.STOPPED
+                           or not process.want_up)
+    if process.state is State.STOPPED:
+        raise ActionFailed(f"{process.name} is stopped")
+    await process.wait_started()
 
 
 def _shown(name: str) -> str:

@@ -330,3 +330,71 @@ def test_a_program_added_by_reload_waits_for_its_dependencies(env: Env) -> None:
     api = env.wait_state("api.0", "running", timeout=LONG)
     db = env.one("db.0")
     assert db["state"] == "running" and db["since"] < api["since"]
+
+
+CHAIN = """
+[programs.db]
+cmd = ["python3", "-c", "import time; print('db up', flush=True); time.sleep(1000)"]
+stdout = "db.log"
+start_secs = {db_secs}
+
+[programs.api]
+cmd = ["python3", "-c", "import time; print('api up', flush=True); time.sleep(1000)"]
+stdout = "api.log"
+depends_on = ["db"]
+
+[programs.web]
+cmd = ["python3", "-c", "import time; print('web up', flush=True); time.sleep(1000)"]
+stdout = "web.log"
+depends_on = ["api"]
+"""
+
+
+def test_a_chain_of_dependencies_starts_in_order(env: Env) -> None:
+    env.config(CHAIN.format(db_secs=1))
+    env.up()
+    web = env.wait_state("web.0", "running", timeout=LONG)
+    api, db = env.one("api.0"), env.one("db.0")
+    assert db["since"] < api["since"] < web["since"]
+
+    # Added by reload, after what it needs: a chain of three at once.
+    env.config(CHAIN.format(db_secs=1) + CHAIN.format(db_secs=1).replace(
+        "[programs.", "[programs.x").replace('["', '["x', 2)
+        .replace("x[", "[").replace('"db.log"', '"xdb.log"')
+        .replace('"api.log"', '"xapi.log"').replace('"web.log"', '"xweb.log"'))
+    env.ok("reload")
+    xweb = env.wait_state("xweb.0", "running", timeout=LONG)
+    assert env.one("xdb.0")["since"] < env.one("xapi.0")["since"] < xweb["since"]
+
+    # What depends on a program stopped on purpose waits for a start.
+    env.ok("stop", "--all")
+    env.config(CHAIN.format(db_secs=1) + '[programs.www]\ncmd = "sleep 1000"\n'
+               'depends_on = ["api"]\n')
+    env.ok("reload")
+    www = env.wait_state("www.0", "stopped", timeout=LONG)
+    wait_for(lambda: "not started" in (env.one("www.0")["reason"] or ""), LONG,
+             "www to say why it did not start")
+    assert www["pid"] is None
+    out = env.ok("start", "www")
+    assert out.index("db.0") < out.index("api.0") < out.index("www.0"), out
+
+
+def test_a_stop_while_waiting_for_a_dependency_holds(env: Env) -> None:
+    env.config(CHAIN.format(db_secs=3))
+    env.up()
+    out = env.ok("stop", "api")
+    assert "already stopped" in out
+    env.wait_state("db.0", "running", timeout=LONG)
+    web = env.wait_state("web.0", "stopped", timeout=LONG)
+    assert "api" in (web["reason"] or "")
+    assert env.one("api.0")["state"] == "stopped"
+    assert env.matching("api up") == []
+
+    # The same from the command line: a start waiting for db, then a stop.
+    env.ok("stop", "db")
+    start = in_background(env, "start", "api")
+    env.wait_state("db.0", "starting")
+    env.ok("stop", "api")
+    code, out = finished(start)
+    assert code == 1 and "stopped by another request" in out, out
+    assert env.one("api.0")["state"] == "stopped"
