@@ -97,6 +97,16 @@ def processes_with(marker: str, directory: str) -> dict[int, str]:
             found[pid] = _cmdline(pid)
     return found
 
+# A program that prints a numbered line twenty times a second, for ever.
+TICK = """
+import time
+i = 0
+while True:
+    print("tick", i, flush=True)
+    i += 1
+    time.sleep(0.05)
+"""
+
 
 class Env:
     """A scratch directory and the commands to drive corral in it."""

@@ -10,7 +10,7 @@ import subprocess
 
 import pytest
 
-from tests.conftest import CORRAL, SHORT, Env, wait_for
+from tests.conftest import CORRAL, SHORT, TICK, Env, wait_for
 
 # Each process writes five lines naming itself, then waits.
 FIVE = """
@@ -261,14 +261,7 @@ def test_reopen_reopens_the_daemon_s_own_log(env: Env, trigger: str) -> None:
     """Bug report: after `mv corral.log corral.log.1`, `corral logs
     --reopen` said `reopened 0 log file(s)` and, like SIGUSR1, went on
     writing to the moved file. The daemon's own log is reopened too."""
-    env.write("tick.py", """
-        import time
-        i = 0
-        while True:
-            print("tick", i, flush=True)
-            i += 1
-            time.sleep(0.05)
-    """)
+    env.write("tick.py", TICK)
     env.config("""
         [programs.t]
         cmd = ["python3", "tick.py"]

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import CORRAL, LONG, SHORT, Env, pid_alive, wait_for
+from tests.conftest import CORRAL, LONG, SHORT, TICK, Env, pid_alive, wait_for
 
 LINE = 100  # bytes per numbered line, newline included
 
@@ -487,14 +487,7 @@ def test_followed_lines_carry_their_timestamps(env: Env) -> None:
     their stamps, while `logs -n` showed them. Followed lines are now the
     lines of the file, stamps included; console streams keep theirs for
     `logs -n` too."""
-    env.write("tick.py", """
-        import time
-        i = 0
-        while True:
-            print("tick", i, flush=True)
-            i += 1
-            time.sleep(0.05)
-    """)
+    env.write("tick.py", TICK)
     env.config("""
         [programs.f]
         cmd = ["python3", "tick.py"]
