@@ -185,9 +185,7 @@ class Supervisor:
         """Start processes and wait until each runs or fails; what they
         depend on is started first, if it is not running."""
         self._refuse_when_closing()
-        results, failed, processes, dropped = await self._before(processes)
-        if failed:
-            return results + failed
+        results, processes = await self._before(processes)
         already = {id(p) for p in processes if p.state is State.RUNNING}
         for process in processes:
             process.handle(Event.START)
@@ -195,7 +193,7 @@ class Supervisor:
         for process, result in zip(processes, mine, strict=True):
             if id(process) in already and result["ok"]:
                 result["message"] = f"{process.name} pid={process.pid} already running"
-        return results + mine + dropped
+        return results + mine
 
     def _needed(self, processes: list[Process]) -> list[list[Process]]:
         """The processes that PROCESSES depend on and that are not up, by
@@ -213,24 +211,6 @@ class Supervisor:
         return [down for level in self.levels() if (down := [
             p for prog in level if prog.config.name in needed
             for p in prog.processes if p.state not in up or not p.want_up])]
-
-    async def _start_needed(
-        self, processes: list[Process]
-    ) -> tuple[list[dict[str, Any]], str]:
-        """Start what PROCESSES need; the results, and why they cannot
-        start ("" when they can)."""
-        results: list[dict[str, Any]] = []
-        for level in self._needed(processes):
-            for process in level:
-                process.handle(Event.START)
-            outcomes = await self._outcomes(level, self._started)
-            results += outcomes
-            for process, outcome in zip(level, outcomes, strict=True):
-                if not outcome["ok"]:
-                    return results, (f"not started: {process.config.name}, which "
-                                     f"it depends on, did not start")
-            self._refuse_when_closing()
-        return results, ""
 
     async def stop(self, processes: list[Process]) -> list[dict[str, Any]]:
         """Stop processes and wait until nothing of them is left."""
@@ -251,37 +231,45 @@ class Supervisor:
         """Stop then start each process; the old generation ends first.
         What they depend on is started first, if it is not running."""
         self._refuse_when_closing()
-        results, failed, processes, dropped = await self._before(processes)
-        if failed:
-            return results + failed
+        results, processes = await self._before(processes)
         for process in processes:
             process.handle(Event.RESTART)
-        return results + await self._outcomes(processes, self._started) + dropped
+        return results + await self._outcomes(processes, self._started)
 
-    async def _before(self, processes: list[Process]) -> tuple[
-            list[dict[str, Any]], list[dict[str, Any]], list[Process],
-            list[dict[str, Any]]]:
-        """Start what PROCESSES depend on, if they need it. Returns those
-        results, failures for PROCESSES if that failed, the processes still
-        to act on, and results for those a stop took out meanwhile."""
-        if not self._needed(processes):
-            return [], [], processes, []
+    async def _before(
+        self, processes: list[Process]
+    ) -> tuple[list[dict[str, Any]], list[Process]]:
+        """Start what PROCESSES depend on and is not up, level by level.
+
+        Returns the results so far (those starts, and a failure for each of
+        PROCESSES that cannot go ahead) and the processes to act on.
+        """
+        levels = self._needed(processes)
+        if not levels:
+            return [], processes
         for process in processes:
             process.want_up = True  # a stop while the others start undoes it
-        results, failed = await self._start_needed(processes)
-        if failed:
-            for process in processes:
-                if process.state is State.STOPPED:
-                    process.handle(Event.STOP)  # no longer wanted
-                elif process.state in DOWN:
-                    process.want_up = False
-            return results, [{"name": p.name, "ok": False, "message": failed}
-                             for p in processes], [], []
-        still = [p for p in processes if p.want_up]
-        dropped = [{"name": p.name, "ok": False,
-                    "message": f"{p.name} was stopped by another request"}
-                   for p in processes if not p.want_up]
-        return results, [], still, dropped
+        results: list[dict[str, Any]] = []
+        for level in levels:
+            for process in level:
+                process.handle(Event.START)
+            outcomes = await self._outcomes(level, self._started)
+            results += outcomes
+            failed = [p for p, o in zip(level, outcomes, strict=True) if not o["ok"]]
+            if failed or self.closing:
+                why = (f"not started: {failed[0].config.name}, which it depends "
+                       "on, did not start") if failed else "the daemon is shutting down"
+                for process in processes:
+                    if process.state is State.STOPPED:
+                        process.handle(Event.STOP)  # no longer wanted
+                    elif process.state in DOWN:
+                        process.want_up = False
+                return results + [{"name": p.name, "ok": False, "message": why}
+                                  for p in processes], []
+        results += [{"name": p.name, "ok": False,
+                     "message": f"{p.name} was stopped by another request"}
+                    for p in processes if not p.want_up]
+        return results, [p for p in processes if p.want_up]
 
     async def _started(self, process: Process) -> str:
         await process.wait_started()
