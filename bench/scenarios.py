@@ -137,7 +137,20 @@ def _start(system: System, fifo: Fifo, name: str, count: int,
     proc = subprocess.Popen(system.start_argv(name), stdin=subprocess.DEVNULL,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                             start_new_session=True)
-    lines, seen = fifo.wait(count, timeout)
+    try:
+        lines, seen = fifo.wait(count, timeout / 4)
+    except BenchError as exc:
+        # A start between measurements that did nothing at all (seen with
+        # circus now and then): say so, and ask once more.
+        wait_child(proc, timeout)
+        if not str(exc).startswith(f"{fifo.path.name}: 0 of"):
+            raise
+        print(f"bench: {system.name} did not start {name} ({exc}); asking again",
+              file=sys.stderr, flush=True)
+        proc = subprocess.Popen(system.start_argv(name), stdin=subprocess.DEVNULL,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                start_new_session=True)
+        lines, seen = fifo.wait(count, timeout)
     wait_child(proc, timeout)
     return pids_of(lines), seen
 
