@@ -389,3 +389,34 @@ def server(tmp_path: Path) -> Iterator[ScriptServer]:
     srv.close()
     assert srv.scripts == [], "some scripted replies were never asked for"
     assert open_fds() == before
+
+
+# -- random configs ------------------------------------------------------------
+
+
+def exercise_config(text: str, name: str) -> None:
+    """Load TEXT as a config file called NAME: it must end in a `Config`
+    that can be described and run, or in a one-line `ConfigError` that
+    names the file."""
+    import os
+    import tempfile
+
+    from corral.checks import describe, warnings
+    from corral.config import load
+    from corral.errors import ConfigError
+
+    with tempfile.TemporaryDirectory() as directory:
+        path = os.path.join(directory, name)
+        with open(path, "w", encoding="utf-8", errors="surrogatepass") as f:
+            f.write(text)
+        try:
+            config = load(path)
+        except ConfigError as exc:
+            assert str(exc).startswith(directory) and "\n" not in str(exc)
+            return
+        for prog in config.programs.values():
+            for index in range(min(prog.numprocs, 3)):
+                prog.argv_for(index)
+                prog.env_for(index)
+        list(describe(config))
+        list(warnings(config))

@@ -6,8 +6,6 @@ a `Config` or a `ConfigError`, never in another exception.
 
 from __future__ import annotations
 
-import os
-import tempfile
 import textwrap
 from pathlib import Path
 
@@ -15,10 +13,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from corral.checks import describe, warnings
 from corral.config import Config, load
 from corral.config.circus import HANDLERS, WATCHER_NOTES
 from corral.errors import ConfigError
+from tests.unit.conftest import exercise_config
 
 
 @pytest.fixture(autouse=True)
@@ -401,21 +399,7 @@ def ini_files(draw: st.DrawFn) -> str:
 
 
 def _exercise(text: str) -> None:
-    with tempfile.TemporaryDirectory() as directory:
-        path = os.path.join(directory, "circus.ini")
-        with open(path, "w", encoding="utf-8", errors="surrogatepass") as f:
-            f.write(text)
-        try:
-            config = load(path)
-        except ConfigError as exc:
-            assert str(exc).startswith(directory) and "\n" not in str(exc)
-            return
-        for prog in config.programs.values():
-            for index in range(min(prog.numprocs, 3)):
-                prog.argv_for(index)
-                prog.env_for(index)
-        list(describe(config))
-        list(warnings(config))
+    exercise_config(text, "circus.ini")
 
 
 @settings(max_examples=300, deadline=None,

@@ -7,8 +7,6 @@ that holds the bad value. Random input ends in a `Config` or a
 
 from __future__ import annotations
 
-import os
-import tempfile
 import textwrap
 from pathlib import Path
 
@@ -16,10 +14,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from corral.checks import describe, warnings
 from corral.config import Config, detect_format, load
 from corral.config.supervisord import PROGRAM_KEYS
 from corral.errors import ConfigError
+from tests.unit.conftest import exercise_config
 
 
 @pytest.fixture(autouse=True)
@@ -653,21 +651,7 @@ KEYS = st.sampled_from([*sorted(PROGRAM_KEYS), "files", "port", "bogus"])
 
 
 def _exercise(text: str) -> None:
-    with tempfile.TemporaryDirectory() as directory:
-        path = os.path.join(directory, "supervisord.conf")
-        with open(path, "w", encoding="utf-8", errors="surrogatepass") as f:
-            f.write(text)
-        try:
-            config = load(path)
-        except ConfigError as exc:
-            assert str(exc).startswith(directory) and "\n" not in str(exc)
-            return
-        for prog in config.programs.values():
-            for index in range(min(prog.numprocs, 3)):
-                prog.argv_for(index)
-                prog.env_for(index)
-        list(describe(config))
-        list(warnings(config))
+    exercise_config(text, "supervisord.conf")
 
 
 @settings(max_examples=300, deadline=None,

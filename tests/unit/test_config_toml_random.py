@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -13,10 +11,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from corral.checks import describe, warnings
 from corral.config import load
 from corral.config.model import PROGRAM_KEYS
 from corral.errors import ConfigError
+from tests.unit.conftest import exercise_config
 
 
 def write(tmp_path: Path, text: str) -> Path:
@@ -128,14 +126,4 @@ def toml_files(draw: st.DrawFn) -> str:
           suppress_health_check=[HealthCheck.too_slow])
 @given(toml_files())
 def test_random_programs_end_in_config_or_error(text: str) -> None:
-    with tempfile.TemporaryDirectory() as directory:
-        path = os.path.join(directory, "corral.toml")
-        with open(path, "w", encoding="utf-8", errors="surrogatepass") as f:
-            f.write(text)
-        try:
-            config = load(path)
-        except ConfigError as exc:
-            assert str(exc).startswith(directory) and "\n" not in str(exc)
-            return
-        list(describe(config))
-        list(warnings(config))
+    exercise_config(text, "corral.toml")
