@@ -36,6 +36,7 @@ from corral.errors import (
 )
 from corral.output import PARTIAL_LIMIT
 from corral.signals import parse_signal
+from corral.state import same_file
 
 log = logging.getLogger("corral.control")
 
@@ -652,13 +653,6 @@ async def _wait_closed(reader: asyncio.StreamReader) -> None:
         pass
 
 
-def _same_file(a: str, b: str) -> bool:
-    try:
-        return os.path.samefile(a, b)
-    except (OSError, ValueError):
-        return os.path.abspath(a) == os.path.abspath(b)
-
-
 def _prefixed(prefix: bytes, data: bytes) -> bytes:
     if not prefix:
         return data
@@ -693,7 +687,7 @@ class Api:
         """Why a client that found this daemon through the config PATH is
         at the wrong daemon (two configs sharing one state directory)."""
         mine = self.daemon.config.path
-        if path is None or _same_file(path, mine):
+        if path is None or same_file(path, mine):
             return None
         return (f"the daemon at this socket (pid {os.getpid()}) runs {mine}, "
                 f"not {path}: both use the state directory "

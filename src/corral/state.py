@@ -101,7 +101,7 @@ class Lock:
             os.close(fd)
             pid = read_pid(self.state_dir)
             who = f" (pid {pid})" if pid else ""
-            if holder and self.config and not _same_file(holder, self.config):
+            if holder and self.config and not same_file(holder, self.config):
                 raise AlreadyRunning(
                     f"the state directory {self.state_dir} is in use by the "
                     f"daemon of {holder}{who}; give {self.config} a state_dir "
@@ -195,7 +195,9 @@ def _write_text(fd: int, text: str) -> None:
         pass  # only a better message depends on it
 
 
-def _same_file(a: str, b: str) -> bool:
+def same_file(a: str, b: str) -> bool:
+    """Whether two paths name one file; by their absolute paths if either
+    cannot be looked at (removed, say)."""
     try:
         return os.path.samefile(a, b)
     except (OSError, ValueError):

@@ -22,7 +22,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import CORRAL, LONG, POLL, SHORT, Env, wait_for
+from tests.conftest import CORRAL, LONG, POLL, SHORT, Env, tcp_listen_sockets, wait_for
 
 # Marks the supervisord variants (kept as a name for the parameter lists).
 SUPERVISORD = pytest.mark.supervisord
@@ -214,18 +214,8 @@ def open_files(pid: int) -> list[str]:
 def tcp_listeners(pid: int) -> list[str]:
     """Local addresses of TCP sockets in LISTEN state that PID holds."""
     inodes = {t[len("socket:[") : -1] for t in open_files(pid) if t.startswith("socket:[")}
-    found = []
-    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
-        try:
-            with open(table) as f:
-                rows = f.read().splitlines()[1:]
-        except OSError:
-            continue
-        for row in rows:
-            cols = row.split()
-            if cols[3] == "0A" and cols[9] in inodes:
-                found.append(cols[1])
-    return found
+    return [address for inode, address in tcp_listen_sockets().items()
+            if inode in inodes]
 
 
 def free_port() -> int:

@@ -14,7 +14,15 @@ import time
 
 import pytest
 
-from tests.conftest import CORRAL, LONG, SHORT, Env, pid_alive, wait_for
+from tests.conftest import (
+    CORRAL,
+    LONG,
+    SHORT,
+    Env,
+    pid_alive,
+    tcp_listen_sockets,
+    wait_for,
+)
 
 ROOT = os.geteuid() == 0
 
@@ -416,18 +424,7 @@ def free_port() -> int:
 
 def listening_inodes() -> set[str]:
     """Socket inodes of every TCP listener on this machine (IPv4 and IPv6)."""
-    found = set()
-    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
-        try:
-            with open(table) as f:
-                rows = f.read().splitlines()[1:]
-        except OSError:
-            continue
-        for row in rows:
-            fields = row.split()
-            if fields[3] == "0A":  # LISTEN
-                found.add(fields[9])
-    return found
+    return set(tcp_listen_sockets())
 
 
 def daemon_sockets(pid: int) -> set[str]:
